@@ -1,0 +1,376 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Exact minimum-peak scheduling by depth-first branch and bound.
+
+The search walks the lattice of executed sets (downsets of the DAG). One
+mutable state is moved forward with ``run_node`` and back with
+``undo_node``; per depth only the chosen node, the live bytes and the path
+peak before it are remembered. It combines:
+
+* an incumbent (upper bound) from the heuristics, improved as found;
+* lower bounds: the path peak, live bytes plus the cheapest ready step, the
+  largest working set of any node not yet run, and a static bound computed
+  by the caller; a state whose bound reaches the incumbent is cut;
+* memoisation: the state after an executed set is a function of the set
+  alone, so reaching a set again with a path peak no lower than before
+  cannot lead anywhere new; a capped hash table maps sets to the lowest
+  path peak seen (a full table overwrites, which only weakens pruning);
+* a dominance rule (see ``_expand``) that runs some nodes without branching;
+* children tried best first: most bytes freed minus bytes allocated.
+
+It is anytime: stopped by the time limit it returns the best order so far.
+Branch and bound over schedules for memory is classic (e.g. Kayaaslan et
+al., "Scheduling series-parallel task graphs to minimize peak memory",
+2018, and XLA's exhaustive scheduler for small computations); the bounds
+and dominance rule here are lowmem's.
+"""
+
+import time
+
+import numpy as np
+
+from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport malloc, calloc, realloc, free
+from libc.string cimport memcmp, memcpy
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+from lowmem._core cimport (Problem, State, load_problem, state_init, state_free,
+                           run_node, undo_node, step_memory, net_change, bit_get)
+
+cdef extern from *:
+    int __builtin_ctzll(unsigned long long) nogil
+
+cdef inline double now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
+# --------------------------------------------------------------- memo table
+# Open addressing in buckets of 4 slots; a slot is [tag, path peak, key...]
+# where the key is the executed-set bitset and tag = hash | 1 (0 = empty).
+
+cdef struct Memo:
+    uint64_t* slots
+    Py_ssize_t n_slots      # power of two, multiple of 4
+    Py_ssize_t stride       # words per slot
+    Py_ssize_t words        # words per key
+    Py_ssize_t stored
+
+
+cdef int memo_init(Memo* M, Py_ssize_t words, size_t byte_budget,
+                   Py_ssize_t k) noexcept nogil:
+    M.words = words
+    M.stride = words + 2
+    # No more slots than the budget allows, nor than twice the number of
+    # executed sets there can be (2^k) when k is small.
+    cdef size_t want = byte_budget // (M.stride * 8)
+    if k < 40 and want > ((<size_t>1) << (k + 1)):
+        want = (<size_t>1) << (k + 1)
+    cdef size_t n = 4
+    while n * 2 <= want:
+        n *= 2
+    M.n_slots = n
+    M.stored = 0
+    M.slots = <uint64_t*>calloc(n * M.stride, sizeof(uint64_t))
+    return 0 if M.slots != NULL else -1
+
+
+cdef bint memo_seen(Memo* M, const uint64_t* key, uint64_t h,
+                    int64_t path_peak) noexcept nogil:
+    """True if `key` was stored with a path peak <= path_peak; otherwise
+    store (key, path_peak) and return False."""
+    cdef uint64_t tag = h | 1
+    cdef Py_ssize_t first = <Py_ssize_t>(h & <uint64_t>(M.n_slots - 1)) & ~(<Py_ssize_t>3)
+    cdef Py_ssize_t i, empty = -1
+    cdef uint64_t* slot
+    for i in range(first, first + 4):
+        slot = M.slots + i * M.stride
+        if slot[0] == tag and memcmp(slot + 2, key, M.words * 8) == 0:
+            if <int64_t>slot[1] <= path_peak:
+                return True
+            slot[1] = <uint64_t>path_peak
+            return False
+        if slot[0] == 0 and empty < 0:
+            empty = i
+    if empty < 0:
+        empty = first + <Py_ssize_t>((h >> 62) & 3)   # overwrite a pseudo-random slot
+    else:
+        M.stored += 1
+    slot = M.slots + empty * M.stride
+    slot[0] = tag
+    slot[1] = <uint64_t>path_peak
+    memcpy(slot + 2, key, M.words * 8)
+    return False
+
+
+# ---------------------------------------------------------------- the search
+
+cdef struct Frame:
+    Py_ssize_t node         # child being explored from this depth
+    int64_t live_before     # live bytes before that child ran
+    int64_t peak_before     # path peak before that child ran
+    Py_ssize_t cand_begin   # candidates of this depth: cand[begin:end]
+    Py_ssize_t cand_end
+    Py_ssize_t cand_next
+
+
+cdef struct Search:
+    Problem* P
+    State* S
+    Memo memo
+    Frame* frames
+    int64_t* path
+    int64_t* best_order
+    int64_t best
+    int64_t stop_at         # stop once best <= stop_at
+    int64_t static_lb
+    int64_t* cand           # stack of candidate nodes of all depths
+    Py_ssize_t cand_cap
+    Py_ssize_t cand_top
+    int64_t* key_delta      # scratch: sort keys of one expansion
+    int64_t* key_mem
+    int64_t* ws_order       # nodes by decreasing working set
+    int64_t* ws_value       # ... and those working sets
+    size_t cand_budget      # bytes the candidate stack may grow to
+    long long states
+    long long memo_hits
+    long long forced
+    bint out_of_memory
+
+
+cdef int push_candidate(Search* X, int64_t n) noexcept nogil:
+    cdef int64_t* grown
+    cdef Py_ssize_t cap
+    if X.cand_top == X.cand_cap:
+        cap = X.cand_cap * 2
+        if <size_t>cap * 8 > X.cand_budget:
+            X.out_of_memory = True
+            return -1
+        grown = <int64_t*>realloc(X.cand, cap * sizeof(int64_t))
+        if grown == NULL:
+            X.out_of_memory = True
+            return -1
+        X.cand = grown
+        X.cand_cap = cap
+    X.cand[X.cand_top] = n
+    X.cand_top += 1
+    return 0
+
+
+cdef int _expand(Search* X, Py_ssize_t depth, int64_t path_peak) noexcept nogil:
+    """Fill frames[depth] with the children worth trying from the current
+    state, best first (none if the state is cut). -1 when out of memory.
+
+    Dominance rule. Let ready node v step at memory m <= path peak and not
+    raise live bytes (net change delta_S(v) <= 0). Then some optimal
+    completion from this state S runs v first. Take any completion pi and
+    move v to its front. Steps after v's old place see the same executed
+    sets, so the same memory. A step u before it now sees X + {v} instead
+    of X (S <= X). Running v frees the buffers whose last reader is v; that
+    set only grows as X grows (freeing needs all other readers done), while
+    what v keeps (its outputs that are read later or are graph outputs) is
+    the same for every X, as v's readers cannot run before v. So
+    live(X + {v}) - live(X) = delta_X(v) <= delta_S(v) <= 0, and u's step,
+    live + its own allocation + workspace, is no higher. v's own step is
+    m <= path peak. The peak of the new completion is no higher.
+    """
+    cdef Problem* P = X.P
+    cdef State* S = X.S
+    cdef Frame* F = &X.frames[depth]
+    cdef Py_ssize_t w, i, j, n, count = 0
+    cdef uint64_t bits
+    cdef int64_t m, d, min_step = -1, bound
+    F.cand_begin = F.cand_end = F.cand_next = X.cand_top
+    X.states += 1
+
+    # Largest working set among nodes not yet run (nodes sorted by it).
+    bound = path_peak if path_peak > X.static_lb else X.static_lb
+    for i in range(P.k):
+        if not bit_get(S.done, X.ws_order[i]):
+            if X.ws_value[i] > bound:
+                bound = X.ws_value[i]
+            break
+    if bound >= X.best:
+        return 0
+
+    for w in range(S.words):
+        bits = S.ready[w]
+        while bits:
+            n = (w << 6) + __builtin_ctzll(bits)
+            bits &= bits - 1
+            m = step_memory(P, S, n)
+            d = net_change(P, S, n)
+            if d <= 0 and m <= path_peak:           # dominance: run n alone
+                X.forced += 1
+                X.cand_top = F.cand_begin
+                if push_candidate(X, n) != 0:
+                    return -1
+                F.cand_end = X.cand_top
+                return 0
+            if min_step < 0 or m < min_step:
+                min_step = m
+            if (m if m > path_peak else path_peak) < X.best:
+                if push_candidate(X, n) != 0:
+                    return -1
+                X.key_delta[count] = d
+                X.key_mem[count] = m
+                count += 1
+
+    if min_step > bound:
+        bound = min_step
+    if bound >= X.best or memo_seen(&X.memo, S.done, S.hash, path_peak):
+        if bound < X.best:
+            X.memo_hits += 1
+        X.cand_top = F.cand_begin
+        return 0
+
+    # Insertion sort of the candidates: delta ascending, then memory, then id.
+    cdef int64_t* c = X.cand + F.cand_begin
+    cdef int64_t kd, km, kn
+    for i in range(1, count):
+        kd, km, kn = X.key_delta[i], X.key_mem[i], c[i]
+        j = i - 1
+        while j >= 0 and (X.key_delta[j] > kd or (X.key_delta[j] == kd and (
+                X.key_mem[j] > km or (X.key_mem[j] == km and c[j] > kn)))):
+            X.key_delta[j + 1] = X.key_delta[j]
+            X.key_mem[j + 1] = X.key_mem[j]
+            c[j + 1] = c[j]
+            j -= 1
+        X.key_delta[j + 1] = kd
+        X.key_mem[j + 1] = km
+        c[j + 1] = kn
+    F.cand_end = X.cand_top
+    return 0
+
+
+cdef int _run(Search* X, double deadline) noexcept nogil:
+    """Depth-first branch and bound. Returns 1 when the space was exhausted
+    (the best order is optimal), 0 when stopped early."""
+    cdef Problem* P = X.P
+    cdef State* S = X.S
+    cdef Py_ssize_t depth = 0, n
+    cdef int64_t path_peak = 0, m
+    cdef Frame* F
+    if X.best <= X.stop_at:
+        return 0
+    if _expand(X, 0, path_peak) != 0:
+        return 0
+    while True:
+        F = &X.frames[depth]
+        if F.cand_next < F.cand_end:
+            n = X.cand[F.cand_next]
+            F.cand_next += 1
+            m = step_memory(P, S, n)
+            if m < path_peak:
+                m = path_peak
+            if m >= X.best:
+                continue
+            F.node = n
+            F.live_before = S.live
+            F.peak_before = path_peak
+            run_node(P, S, n)
+            X.path[depth] = n
+            path_peak = m
+            depth += 1
+            if depth == P.k:                        # a complete, better order
+                X.best = path_peak
+                memcpy(X.best_order, X.path, P.k * sizeof(int64_t))
+                if X.best <= X.stop_at:
+                    return 0
+                depth -= 1
+                undo_node(P, S, n, F.live_before)
+                path_peak = F.peak_before
+                continue
+            if (X.states & 1023) == 0 and now() > deadline:
+                return 0
+            if _expand(X, depth, path_peak) != 0:
+                return 0
+        else:
+            X.cand_top = F.cand_begin
+            if depth == 0:
+                return 1
+            depth -= 1
+            F = &X.frames[depth]
+            undo_node(P, S, F.node, F.live_before)
+            path_peak = F.peak_before
+
+
+def search(sub, incumbent, long long incumbent_peak, long long static_lb=0,
+           long long stop_at=-1, double time_limit=1.0,
+           long long memory_limit=256 * 2**20):
+    """Find an order of `sub` (a problem.Subproblem) with a peak below
+    `incumbent_peak`, the peak of the valid order `incumbent`.
+
+    static_lb   a lower bound on every order's peak, known to the caller
+    stop_at     stop as soon as an order peaks at or below this
+    time_limit  seconds; memory_limit: bytes for the memo table and stacks
+
+    Returns a dict: order (local ids), peak, exhausted (True: the search
+    space was covered, so the order is optimal), states, memo_hits, forced
+    (dominance moves), memo_entries, timed_out, out_of_memory, seconds.
+    """
+    cdef Problem P
+    cdef State S
+    cdef Search X
+    keep = []
+    load_problem(sub, &P, keep)
+    inc = np.ascontiguousarray(incumbent, dtype=np.int64)
+    if inc.shape != (P.k,) or not np.array_equal(np.sort(inc), np.arange(P.k)):
+        raise ValueError("incumbent is not a permutation of the problem's nodes")
+    if memory_limit < 2**20:
+        raise ValueError("memory_limit must be at least 1 MiB")
+
+    # Working set of each node: everything live at its step in any order.
+    from lowmem.bounds import working_sets
+    ws_value = working_sets(sub)
+    ws_order = np.ascontiguousarray(np.argsort(-ws_value, kind="stable"), dtype=np.int64)
+    ws_value = np.ascontiguousarray(ws_value[ws_order], dtype=np.int64)
+    cdef int64_t[::1] ws_order_v = ws_order
+    cdef int64_t[::1] ws_value_v = ws_value
+    best_order = inc.copy()
+    cdef int64_t[::1] best_order_v = best_order
+    scratch = np.zeros((4, max(P.k, 1)), dtype=np.int64)
+    cdef int64_t[:, ::1] scratch_v = scratch
+
+    X.P = &P
+    X.S = &S
+    X.best = incumbent_peak
+    X.stop_at = stop_at
+    X.static_lb = static_lb
+    X.best_order = &best_order_v[0]
+    X.path = &scratch_v[0, 0]
+    X.key_delta = &scratch_v[1, 0]
+    X.key_mem = &scratch_v[2, 0]
+    X.ws_order = &ws_order_v[0] if P.k else NULL
+    X.ws_value = &ws_value_v[0] if P.k else NULL
+    X.states = X.memo_hits = X.forced = 0
+    X.out_of_memory = False
+    X.cand_budget = <size_t>(memory_limit // 4)
+    X.cand_cap = 1024
+    X.cand_top = 0
+    X.cand = <int64_t*>malloc(X.cand_cap * sizeof(int64_t))
+    X.frames = <Frame*>malloc((P.k + 1) * sizeof(Frame))
+    X.memo.slots = NULL
+    cdef int exhausted = 0
+    cdef double t0 = now()
+    try:
+        if X.cand == NULL or X.frames == NULL or state_init(&P, &S) != 0:
+            raise MemoryError()
+        if memo_init(&X.memo, S.words, <size_t>(memory_limit - memory_limit // 4), P.k) != 0:
+            state_free(&S)
+            raise MemoryError()
+        if P.k > 0:
+            with nogil:
+                exhausted = _run(&X, t0 + time_limit)
+            state_free(&S)
+        else:
+            exhausted = 1
+    finally:
+        free(X.cand)
+        free(X.frames)
+        free(X.memo.slots)
+    cdef double seconds = now() - t0
+    timed_out = not exhausted and X.best > stop_at and not X.out_of_memory
+    return {"order": best_order, "peak": int(X.best), "exhausted": bool(exhausted),
+            "states": int(X.states), "memo_hits": int(X.memo_hits), "forced": int(X.forced),
+            "memo_entries": int(X.memo.stored), "timed_out": bool(timed_out),
+            "out_of_memory": bool(X.out_of_memory), "seconds": seconds}

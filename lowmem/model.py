@@ -1,0 +1,116 @@
+"""Pure-Python reference of lowmem's memory model (DESIGN.md, "Memory model").
+
+This is the oracle the tests hold the Cython core to, written for clarity,
+not speed: it simulates an order step by step with plain sets and dicts and
+shares no code with the core's buffer tables. It runs in O(nodes + edges),
+so it also serves as the public :func:`peak` for any graph size.
+
+1. A node allocates one buffer per non-aliased output; an aliased output
+   joins the buffer of the input it aliases (transitively); an alias of a
+   graph input costs nothing.
+2. Memory of a step = live bytes before the node + bytes it allocates + its
+   workspace.
+3. After the node runs, a buffer is freed when every consumer of every
+   variable in it has run and none of those variables is a graph output.
+4. Peak = max over steps. A node is ready when the producers of its inputs
+   and its ``orderings`` predecessors have run.
+"""
+
+import numpy as np
+
+from .graph import NO_ALIAS
+
+
+class OrderError(ValueError):
+    """An order is not a valid execution order of the graph."""
+
+
+def _buffer_of(graph):
+    """Map each variable to the variable owning its storage, or None when the
+    storage belongs to a graph input (never counted)."""
+    owner = {}
+    for v in range(graph.n_vars):
+        root = v
+        while graph.var_alias_kind[root] != NO_ALIAS:
+            root = int(graph.var_alias_of[root])
+        owner[v] = root if graph.var_producer[root] >= 0 else None
+    return owner
+
+
+def check_order(graph, order):
+    """Raise OrderError unless `order` runs every node once, each when ready."""
+    order = [int(n) for n in order]
+    n_nodes = graph.n_nodes
+    if sorted(order) != list(range(n_nodes)):
+        missing = sorted(set(range(n_nodes)) - set(order))
+        extra = [n for n in order if not 0 <= n < n_nodes]
+        dup = sorted({n for n in order if order.count(n) > 1}) if len(order) < 5000 else []
+        what = (f"unknown node {extra[0]}" if extra else f"node {dup[0]} runs twice" if dup
+                else f"node {missing[0]} ({graph.node_names[missing[0]]!r}) never runs"
+                if missing else "wrong length")
+        raise OrderError(f"not an order of the {n_nodes} nodes: {what}")
+    ptr, idx = graph.predecessors()
+    done = np.zeros(n_nodes, dtype=bool)
+    for step, n in enumerate(order):
+        for p in idx[ptr[n]:ptr[n + 1]]:
+            if not done[p]:
+                raise OrderError(f"step {step}: node {n} ({graph.node_names[n]!r}) runs before "
+                                 f"node {p} ({graph.node_names[p]!r}) that it depends on")
+        done[n] = True
+    return order
+
+
+def memory_timeline(graph, order):
+    """Bytes in use at each step of `order` (a NumPy int64 array).
+
+    Raises OrderError if `order` is not a valid order of `graph`.
+    """
+    order = check_order(graph, order)
+    owner = _buffer_of(graph)
+    outputs = set(int(v) for v in graph.outputs)
+
+    readers = {}      # buffer owner -> nodes that read a variable in it, not yet run
+    pinned = set()    # buffer owners holding a graph output
+    for v in range(graph.n_vars):
+        b = owner[v]
+        if b is None:
+            continue
+        if v in outputs:
+            pinned.add(b)
+        readers.setdefault(b, set())
+    for n in range(graph.n_nodes):
+        for v in graph.node_inputs(n):
+            if owner[int(v)] is not None:
+                readers[owner[int(v)]].add(n)
+
+    live = {}         # buffer owner -> size in bytes
+    in_use = 0        # sum(live.values())
+    timeline = np.zeros(len(order), dtype=np.int64)
+    for step, n in enumerate(order):
+        new = [int(v) for v in graph.node_outputs(n) if owner[int(v)] == int(v)]
+        allocated = sum(int(graph.var_size[v]) for v in new)
+        timeline[step] = in_use + allocated + int(graph.node_workspace[n])
+        for v in new:
+            live[v] = int(graph.var_size[v])
+        in_use += allocated
+        touched = set(new)
+        for v in graph.node_inputs(n):
+            b = owner[int(v)]
+            if b is not None:
+                readers[b].discard(n)
+                touched.add(b)
+        for b in touched:
+            if not readers[b] and b not in pinned and b in live:
+                in_use -= live.pop(b)
+    return timeline
+
+
+def peak(graph, order=None):
+    """Peak bytes of `order` (default: the listed order) under the memory model.
+
+    Raises OrderError if `order` is not a valid order of `graph`.
+    """
+    if order is None:
+        order = graph.default_order()
+    timeline = memory_timeline(graph, order)
+    return int(timeline.max()) if len(timeline) else 0

@@ -1,0 +1,195 @@
+"""Flat buffer tables: the form of a graph the Cython core works on.
+
+The memory model speaks of variables; what occupies memory is buffers. A
+buffer is the storage of a non-aliased node output; aliased outputs join the
+buffer of the input they alias, and storage owned by graph inputs is never
+counted. :func:`buffer_tables` resolves this once per graph.
+
+:func:`subproblem` then cuts out a segment of nodes to be scheduled on its
+own, given the set of nodes that run before it: the core sees local node and
+buffer ids, the bytes already live, and for each buffer how many of its
+readers lie inside the segment and whether it outlives the segment.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .graph import NO_ALIAS, _csr
+
+
+@dataclass(frozen=True)
+class BufferTables:
+    """Buffers of a whole graph (all arrays int64 unless noted).
+
+    var_buffer[v]     buffer holding variable v, or -1 (graph-input storage)
+    buf_size[b]       bytes; buf_producer[b]: node that allocates it
+    buf_pinned[b]     bool: holds a graph output, so never freed
+    reader_ptr/idx    CSR: distinct nodes reading any variable of buffer b
+    use_ptr/idx       CSR: distinct buffers node n reads
+    make_ptr/idx      CSR: buffers node n allocates
+    node_alloc[n]     bytes node n allocates; node_ws[n]: its workspace
+    pred_ptr/idx, succ_ptr/idx: the graph's dependency CSR
+    """
+    var_buffer: np.ndarray
+    buf_size: np.ndarray
+    buf_producer: np.ndarray
+    buf_pinned: np.ndarray
+    reader_ptr: np.ndarray
+    reader_idx: np.ndarray
+    use_ptr: np.ndarray
+    use_idx: np.ndarray
+    make_ptr: np.ndarray
+    make_idx: np.ndarray
+    node_alloc: np.ndarray
+    node_ws: np.ndarray
+    pred_ptr: np.ndarray
+    pred_idx: np.ndarray
+    succ_ptr: np.ndarray
+    succ_idx: np.ndarray
+
+    @property
+    def n_nodes(self):
+        return len(self.node_alloc)
+
+
+def buffer_tables(graph):
+    """Build the :class:`BufferTables` of `graph` in O(nodes + edges)."""
+    nv = graph.n_vars
+    # Resolve alias chains: the root variable owning each variable's storage.
+    # Aliases always point to an input of the producing node, so producers
+    # run earlier in the (valid) listed order; walking nodes in that order
+    # resolves every chain with one lookup.
+    root = np.arange(nv, dtype=np.int64)
+    for n in range(graph.n_nodes):
+        for v in graph.node_outputs(n):
+            if graph.var_alias_kind[v] != NO_ALIAS:
+                root[v] = root[graph.var_alias_of[v]]
+    owned = (graph.var_producer >= 0) & (graph.var_alias_kind == NO_ALIAS)
+    buf_of_root = np.full(nv, -1, dtype=np.int64)
+    buf_vars = np.flatnonzero(owned)
+    buf_of_root[buf_vars] = np.arange(len(buf_vars))
+    var_buffer = buf_of_root[root]
+
+    nb = len(buf_vars)
+    buf_size = graph.var_size[buf_vars].astype(np.int64)
+    buf_producer = graph.var_producer[buf_vars].astype(np.int64)
+    buf_pinned = np.zeros(nb, dtype=bool)
+    out_bufs = var_buffer[graph.outputs] if len(graph.outputs) else np.zeros(0, np.int64)
+    buf_pinned[out_bufs[out_bufs >= 0]] = True
+
+    uses, makes = [], []
+    readers = [[] for _ in range(nb)]
+    for n in range(graph.n_nodes):
+        used = var_buffer[graph.node_inputs(n)]
+        used = np.unique(used[used >= 0])
+        uses.append(used)
+        for b in used:
+            readers[b].append(n)
+        outs = graph.node_outputs(n)
+        makes.append(var_buffer[outs[owned[outs]]])
+    use_ptr, use_idx = _csr(uses)
+    make_ptr, make_idx = _csr(makes)
+    reader_ptr, reader_idx = _csr(readers)
+    node_alloc = np.array([int(buf_size[m].sum()) for m in makes], dtype=np.int64)
+    pred_ptr, pred_idx = graph.predecessors()
+    succ_ptr, succ_idx = graph.successors()
+    return BufferTables(var_buffer, buf_size, buf_producer, buf_pinned, reader_ptr, reader_idx,
+                        use_ptr, use_idx, make_ptr, make_idx, node_alloc,
+                        graph.node_workspace.astype(np.int64), pred_ptr, pred_idx,
+                        succ_ptr, succ_idx)
+
+
+@dataclass
+class Subproblem:
+    """A segment of nodes to schedule, in local ids (arrays are int64).
+
+    nodes[i]          global id of local node i (in the listed order)
+    pred_count[i]     predecessors of i inside the segment
+    succ_ptr/idx      CSR successors inside the segment
+    alloc, ws         per node bytes allocated and workspace
+    make_ptr/idx      CSR local buffers node i allocates
+    use_ptr/idx       CSR local buffers node i reads
+    buf_size          per local buffer bytes
+    buf_pending       readers of the buffer inside the segment
+    buf_pinned        uint8: never freed inside the segment (graph output, or
+                      read after the segment)
+    live0             bytes live when the segment starts
+    base              part of live0 that no node of the segment can free
+    """
+    nodes: np.ndarray
+    pred_count: np.ndarray
+    succ_ptr: np.ndarray
+    succ_idx: np.ndarray
+    alloc: np.ndarray
+    ws: np.ndarray
+    make_ptr: np.ndarray
+    make_idx: np.ndarray
+    use_ptr: np.ndarray
+    use_idx: np.ndarray
+    buf_size: np.ndarray
+    buf_pending: np.ndarray
+    buf_pinned: np.ndarray
+    live0: int
+    base: int
+
+    @property
+    def k(self):
+        return len(self.nodes)
+
+
+def _gather_csr(ptr, idx, rows):
+    """Concatenate CSR rows `rows` of (ptr, idx): new (ptr, idx)."""
+    lengths = ptr[rows + 1] - ptr[rows]
+    new_ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=new_ptr[1:])
+    if new_ptr[-1] == 0:
+        return new_ptr, np.zeros(0, dtype=np.int64)
+    starts = np.repeat(ptr[rows] - new_ptr[:-1], lengths)
+    return new_ptr, idx[starts + np.arange(new_ptr[-1])]
+
+
+def subproblem(tables, nodes, done_before, live_before):
+    """Cut out the segment `nodes` (global ids, sorted), run after exactly the
+    nodes marked in the boolean array `done_before`, when `live_before` bytes
+    are live. Every predecessor of a segment node must be in the segment or
+    in `done_before`.
+    """
+    nodes = np.asarray(nodes, dtype=np.int64)
+    k = len(nodes)
+    local = np.full(tables.n_nodes, -1, dtype=np.int64)
+    local[nodes] = np.arange(k)
+
+    pred_ptr, pred_idx = _gather_csr(tables.pred_ptr, tables.pred_idx, nodes)
+    pred_row = np.repeat(np.arange(k), np.diff(pred_ptr))
+    pred_count = np.bincount(pred_row[local[pred_idx] >= 0], minlength=k).astype(np.int64)
+    succ_ptr, succ_idx = _gather_csr(tables.succ_ptr, tables.succ_idx, nodes)
+    keep = local[succ_idx] >= 0
+    row = np.repeat(np.arange(k), np.diff(succ_ptr))
+    succ_ptr = np.zeros(k + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row[keep], minlength=k), out=succ_ptr[1:])
+    succ_idx = local[succ_idx[keep]]
+
+    use_ptr, use_glob = _gather_csr(tables.use_ptr, tables.use_idx, nodes)
+    make_ptr, make_glob = _gather_csr(tables.make_ptr, tables.make_idx, nodes)
+    bufs = np.unique(np.concatenate([use_glob, make_glob]))
+    buf_local = np.full(len(tables.buf_size), -1, dtype=np.int64)
+    buf_local[bufs] = np.arange(len(bufs))
+
+    # Readers of each local buffer: inside the segment, or after it.
+    r_ptr, r_idx = _gather_csr(tables.reader_ptr, tables.reader_idx, bufs)
+    r_row = np.repeat(np.arange(len(bufs)), np.diff(r_ptr))
+    r_inside = local[r_idx] >= 0
+    r_after = ~r_inside & ~done_before[r_idx]
+    buf_pending = np.bincount(r_row[r_inside], minlength=len(bufs)).astype(np.int64)
+    read_after = np.bincount(r_row[r_after], minlength=len(bufs)) > 0
+    buf_pinned = (tables.buf_pinned[bufs] | read_after).astype(np.uint8)
+    buf_size = tables.buf_size[bufs]
+
+    # Buffers made before the segment and read inside it are live at its start.
+    pre_live = done_before[tables.buf_producer[bufs]]
+    base = int(live_before) - int(buf_size[pre_live].sum())
+    return Subproblem(nodes, pred_count, succ_ptr, succ_idx, tables.node_alloc[nodes],
+                      tables.node_ws[nodes], make_ptr, buf_local[make_glob], use_ptr,
+                      buf_local[use_glob], buf_size, buf_pending, buf_pinned,
+                      int(live_before), base)
