@@ -130,6 +130,10 @@ cdef struct Search:
     int64_t* key_mem
     int64_t* ws_order       # nodes by decreasing working set
     int64_t* ws_value       # ... and those working sets
+    int64_t* np_order       # nodes by decreasing non-pinned working set
+    int64_t* np_value
+    const int64_t* pinned_alloc   # per node: pinned bytes it makes
+    int64_t pinned_live     # pinned bytes live now (never freed again)
     size_t cand_budget      # bytes the candidate stack may grow to
     long long states
     long long memo_hits
@@ -182,12 +186,19 @@ cdef int _expand(Search* X, Py_ssize_t depth, int64_t path_peak) noexcept nogil:
     F.cand_begin = F.cand_end = F.cand_next = X.cand_top
     X.states += 1
 
-    # Largest working set among nodes not yet run (nodes sorted by it).
+    # Largest working set among nodes not yet run (nodes sorted by it), and
+    # the same without pinned buffers on top of the pinned bytes live now:
+    # those stay live until every remaining step.
     bound = path_peak if path_peak > X.static_lb else X.static_lb
     for i in range(P.k):
         if not bit_get(S.done, X.ws_order[i]):
             if X.ws_value[i] > bound:
                 bound = X.ws_value[i]
+            break
+    for i in range(P.k):
+        if not bit_get(S.done, X.np_order[i]):
+            if X.pinned_live + X.np_value[i] > bound:
+                bound = X.pinned_live + X.np_value[i]
             break
     if bound >= X.best:
         return 0
@@ -217,9 +228,11 @@ cdef int _expand(Search* X, Py_ssize_t depth, int64_t path_peak) noexcept nogil:
 
     if min_step > bound:
         bound = min_step
-    if bound >= X.best or memo_seen(&X.memo, S.done, S.hash, path_peak):
-        if bound < X.best:
-            X.memo_hits += 1
+    if bound >= X.best:
+        X.cand_top = F.cand_begin
+        return 0
+    if memo_seen(&X.memo, S.done, S.hash, path_peak):
+        X.memo_hits += 1
         X.cand_top = F.cand_begin
         return 0
 
@@ -268,6 +281,7 @@ cdef int _run(Search* X, double deadline) noexcept nogil:
             F.live_before = S.live
             F.peak_before = path_peak
             run_node(P, S, n)
+            X.pinned_live += X.pinned_alloc[n]
             X.path[depth] = n
             path_peak = m
             depth += 1
@@ -278,6 +292,7 @@ cdef int _run(Search* X, double deadline) noexcept nogil:
                     return 0
                 depth -= 1
                 undo_node(P, S, n, F.live_before)
+                X.pinned_live -= X.pinned_alloc[n]
                 path_peak = F.peak_before
                 continue
             if (X.states & 1023) == 0 and now() > deadline:
@@ -291,7 +306,14 @@ cdef int _run(Search* X, double deadline) noexcept nogil:
             depth -= 1
             F = &X.frames[depth]
             undo_node(P, S, F.node, F.live_before)
+            X.pinned_live -= X.pinned_alloc[F.node]
             path_peak = F.peak_before
+
+
+def _by_decreasing(values):
+    """(order, sorted values): node ids by decreasing value, int64 arrays."""
+    order = np.ascontiguousarray(np.argsort(-values, kind="stable"), dtype=np.int64)
+    return order, np.ascontiguousarray(values[order], dtype=np.int64)
 
 
 def search(sub, incumbent, long long incumbent_peak, long long static_lb=0,
@@ -304,9 +326,10 @@ def search(sub, incumbent, long long incumbent_peak, long long static_lb=0,
     stop_at     stop as soon as an order peaks at or below this
     time_limit  seconds; memory_limit: bytes for the memo table and stacks
 
-    Returns a dict: order (local ids), peak, exhausted (True: the search
-    space was covered, so the order is optimal), states, memo_hits, forced
-    (dominance moves), memo_entries, timed_out, out_of_memory, seconds.
+    Returns a dict: order (local ids) and peak (the incumbent's when
+    nothing better was found), exhausted (True: the search space was
+    covered, so the order is optimal), states, memo_hits, forced (dominance
+    moves), memo_entries, timed_out, out_of_memory, seconds.
     """
     cdef Problem P
     cdef State S
@@ -319,13 +342,16 @@ def search(sub, incumbent, long long incumbent_peak, long long static_lb=0,
     if memory_limit < 2**20:
         raise ValueError("memory_limit must be at least 1 MiB")
 
-    # Working set of each node: everything live at its step in any order.
-    from lowmem.bounds import working_sets
-    ws_value = working_sets(sub)
-    ws_order = np.ascontiguousarray(np.argsort(-ws_value, kind="stable"), dtype=np.int64)
-    ws_value = np.ascontiguousarray(ws_value[ws_order], dtype=np.int64)
-    cdef int64_t[::1] ws_order_v = ws_order
-    cdef int64_t[::1] ws_value_v = ws_value
+    # Working sets: everything live at a node's step in any order; and the
+    # part of it that is not pinned, with the pinned bytes made per node.
+    from lowmem.bounds import working_sets, pinned_split
+    ws_order, ws_value = _by_decreasing(working_sets(sub))
+    non_pinned_ws, pinned_alloc, pinned_live0 = pinned_split(sub)
+    np_order, np_value = _by_decreasing(non_pinned_ws)
+    pinned_alloc = np.ascontiguousarray(pinned_alloc, dtype=np.int64)
+    cdef int64_t[::1] ws_order_v = ws_order, ws_value_v = ws_value
+    cdef int64_t[::1] np_order_v = np_order, np_value_v = np_value
+    cdef const int64_t[::1] pinned_alloc_v = pinned_alloc
     best_order = inc.copy()
     cdef int64_t[::1] best_order_v = best_order
     scratch = np.zeros((4, max(P.k, 1)), dtype=np.int64)
@@ -342,6 +368,10 @@ def search(sub, incumbent, long long incumbent_peak, long long static_lb=0,
     X.key_mem = &scratch_v[2, 0]
     X.ws_order = &ws_order_v[0] if P.k else NULL
     X.ws_value = &ws_value_v[0] if P.k else NULL
+    X.np_order = &np_order_v[0] if P.k else NULL
+    X.np_value = &np_value_v[0] if P.k else NULL
+    X.pinned_alloc = &pinned_alloc_v[0] if P.k else NULL
+    X.pinned_live = pinned_live0
     X.states = X.memo_hits = X.forced = 0
     X.out_of_memory = False
     X.cand_budget = <size_t>(memory_limit // 4)
@@ -371,6 +401,7 @@ def search(sub, incumbent, long long incumbent_peak, long long static_lb=0,
     cdef double seconds = now() - t0
     timed_out = not exhausted and X.best > stop_at and not X.out_of_memory
     return {"order": best_order, "peak": int(X.best), "exhausted": bool(exhausted),
+
             "states": int(X.states), "memo_hits": int(X.memo_hits), "forced": int(X.forced),
             "memo_entries": int(X.memo.stored), "timed_out": bool(timed_out),
             "out_of_memory": bool(X.out_of_memory), "seconds": seconds}

@@ -37,6 +37,26 @@ def working_sets(sub):
     return sub.base + used + sub.alloc + sub.ws
 
 
+def pinned_split(sub):
+    """(non_pinned_ws, pinned_alloc, pinned_live0) for the search's dynamic
+    bound: each node's working set without ``base`` and without pinned
+    buffers; the pinned bytes each node makes; the pinned bytes live at the
+    start (``base`` included). Pinned bytes live at any state plus a node's
+    non-pinned working set is a bound on that node's step.
+    """
+    rows = np.repeat(np.arange(sub.k), np.diff(sub.use_ptr))
+    pinned = sub.buf_pinned.astype(bool)
+    non_pinned_used = np.zeros(sub.k, dtype=np.int64)
+    np.add.at(non_pinned_used, rows, sub.buf_size[sub.use_idx] * ~pinned[sub.use_idx])
+    make_rows = np.repeat(np.arange(sub.k), np.diff(sub.make_ptr))
+    pinned_alloc = np.zeros(sub.k, dtype=np.int64)
+    np.add.at(pinned_alloc, make_rows, sub.buf_size[sub.make_idx] * pinned[sub.make_idx])
+    made_inside = np.zeros(len(sub.buf_size), dtype=bool)
+    made_inside[sub.make_idx] = True
+    pinned_live0 = sub.base + int(sub.buf_size[pinned & ~made_inside].sum())
+    return non_pinned_used + sub.alloc + sub.ws, pinned_alloc, pinned_live0
+
+
 def static_lower_bound(sub):
     """The best of the bounds above (0 for an empty subproblem)."""
     if sub.k == 0:

@@ -79,6 +79,26 @@ def _plan_segment(tables, nodes, done_before, live_before, dfs_rank):
     return _Segment(sub, candidates[best], peaks[best], static_lower_bound(sub), peaks)
 
 
+def _improve(plan, lower, deadline, memory_limit, stats):
+    """Branch and bound on one segment until its order is proven optimal,
+    reaches `lower` (a bound on the whole graph: nothing below it helps),
+    or the deadline passes."""
+    remaining = deadline - time.perf_counter()
+    if remaining <= 0:
+        stats["timed_out"] = True
+        return
+    result = _search.search(plan.sub, plan.order, plan.peak, static_lb=plan.lower_bound,
+                            stop_at=max(lower, plan.lower_bound), time_limit=remaining,
+                            memory_limit=memory_limit)
+    for key in ("states", "memo_hits", "forced"):
+        stats[key] += result[key]
+    stats["memo_entries"] = max(stats["memo_entries"], result["memo_entries"])
+    stats["timed_out"] |= result["timed_out"]
+    plan.order, plan.peak = result["order"], result["peak"]
+    if result["exhausted"]:
+        plan.lower_bound = plan.peak
+
+
 def _check_args(graph, time_limit, memory_limit):
     if not isinstance(graph, Graph):
         raise TypeError(f"schedule() needs a lowmem.Graph, got {type(graph).__name__}")
@@ -135,23 +155,10 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
     for plan in sorted(plans, key=lambda p: -p.peak):
         if plan.peak <= lower:
             break
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            stats["timed_out"] = True
-            break
-        result = _search.search(plan.sub, plan.order, plan.peak, static_lb=plan.lower_bound,
-                                stop_at=lower, time_limit=remaining,
-                                memory_limit=int(memory_limit))
         stats["searched_segments"] += 1
-        for key in ("states", "memo_hits", "forced"):
-            stats[key] += result[key]
-        stats["memo_entries"] = max(stats["memo_entries"], result["memo_entries"])
-        stats["timed_out"] |= result["timed_out"]
-        plan.order, plan.peak = result["order"], result["peak"]
-        if result["exhausted"]:
-            plan.lower_bound = plan.peak
-            lower = max(lower, plan.peak)
-        if result["timed_out"]:
+        _improve(plan, lower, deadline, int(memory_limit), stats)
+        lower = max(lower, plan.lower_bound)
+        if stats["timed_out"]:
             break
 
     order = np.concatenate([p.sub.nodes[p.order] for p in plans]) if plans else \
