@@ -18,6 +18,9 @@ FORMAT = "lowmem-graph"
 VERSION = 1
 ALIAS_KINDS = ("view", "destroy")
 
+# Totals of bytes must stay far from int64 overflow (the core adds them up).
+BYTES_LIMIT = 2**62
+
 # Codes for Graph.var_alias_kind.
 NO_ALIAS, VIEW, DESTROY = 0, 1, 2
 
@@ -77,6 +80,10 @@ class Graph:
         self._init_nodes(nodes)
         self._init_outputs_and_orderings(outputs, orderings)
         self._check_acyclic_and_default_order()
+        total = sum(int(x) for x in self.var_size) + max(map(int, self.node_workspace), default=0)
+        if total >= BYTES_LIMIT:
+            raise GraphError(f"the graph's variables and workspace add up to {total} bytes; "
+                             f"lowmem handles less than 2**62")
         for arr in (self.var_size, self.var_producer, self.var_alias_of, self.var_alias_kind,
                     self.node_workspace, self.in_ptr, self.in_idx, self.out_ptr, self.out_idx,
                     self.outputs, self.orderings):
@@ -103,7 +110,7 @@ class Graph:
                 raise GraphError(f"{label}: size must be an integer number of bytes, got {size!r}")
             if size < 0:
                 raise GraphError(f"{label}: negative size {size}")
-            if size >= 2**62:
+            if size >= BYTES_LIMIT:
                 raise GraphError(f"{label}: size {size} is too large")
             self.var_size[v] = size
             self.var_names.append(str(entry.get("name", f"v{v}")))
@@ -155,7 +162,7 @@ class Graph:
                                      f"node {other} ({self.node_names[other]!r})")
                 self.var_producer[v] = n
             ws = node.get("workspace", 0)
-            if not _is_int(ws) or ws < 0 or ws >= 2**62:
+            if not _is_int(ws) or ws < 0 or ws >= BYTES_LIMIT:
                 raise GraphError(f"{label}: workspace must be a non-negative integer, got {ws!r}")
             self.node_workspace[n] = ws
             self._init_aliases(label, node.get("aliases", {}), node_in, node_out)
@@ -199,8 +206,9 @@ class Graph:
         if not isinstance(orderings, (list, tuple, np.ndarray)):
             raise GraphError("'orderings' must be a list of [before, after] node pairs")
         for pair in orderings:
-            if len(pair) != 2 or not all(_is_int(x) for x in pair):
-                raise GraphError(f"ordering {list(pair)!r} is not a [before, after] pair of node ids")
+            if (not isinstance(pair, (list, tuple, np.ndarray)) or len(pair) != 2
+                    or not all(_is_int(x) for x in pair)):
+                raise GraphError(f"ordering {pair!r} is not a [before, after] pair of node ids")
             a, b = int(pair[0]), int(pair[1])
             for x in (a, b):
                 if not 0 <= x < nn:
@@ -331,7 +339,7 @@ class Graph:
         if obj.get("format") != FORMAT:
             raise GraphError(f"not a lowmem graph: 'format' is {obj.get('format')!r}, "
                              f"expected {FORMAT!r}")
-        if obj.get("version") != VERSION:
+        if not _is_int(obj.get("version")) or obj.get("version") != VERSION:
             raise GraphError(f"unsupported lowmem-graph version {obj.get('version')!r} "
                              f"(this lowmem reads version {VERSION})")
         unknown = set(obj) - {"format", "version", "name", "variables", "nodes", "outputs",

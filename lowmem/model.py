@@ -37,9 +37,20 @@ def _buffer_of(graph):
     return owner
 
 
+def as_node_ids(order):
+    """`order` as an int64 array; OrderError if an entry is not an integer."""
+    if isinstance(order, np.ndarray) and np.issubdtype(order.dtype, np.integer):
+        return order.astype(np.int64).ravel()
+    order = list(order)
+    for n in order:
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+            raise OrderError(f"order entries must be node ids (integers), got {n!r}")
+    return np.array(order, dtype=np.int64)
+
+
 def check_order(graph, order):
     """Raise OrderError unless `order` runs every node once, each when ready."""
-    order = [int(n) for n in order]
+    order = as_node_ids(order).tolist()
     n_nodes = graph.n_nodes
     if sorted(order) != list(range(n_nodes)):
         missing = sorted(set(range(n_nodes)) - set(order))

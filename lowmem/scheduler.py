@@ -17,7 +17,7 @@ from . import _heuristics, _search
 from .bounds import static_lower_bound
 from .decompose import segments
 from .graph import Graph
-from .model import OrderError
+from .model import OrderError, as_node_ids
 from .orders import dfs_postorder
 from .problem import buffer_tables, subproblem
 
@@ -177,7 +177,8 @@ def core_peak(graph, order):
     the reference :func:`lowmem.peak`). Raises OrderError on an invalid order."""
     n = graph.n_nodes
     sub = subproblem(buffer_tables(graph), np.arange(n), np.zeros(n, dtype=bool), 0)
+    order = as_node_ids(order)
     try:
-        return _heuristics.evaluate(sub, np.asarray(order, dtype=np.int64))
+        return _heuristics.evaluate(sub, order)
     except ValueError as e:
         raise OrderError(str(e)) from None

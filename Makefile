@@ -1,0 +1,49 @@
+# lowmem — set-up, build, test, demo, bench.
+# `make test` / `make demo` from a fresh clone create .venv, install the pinned
+# requirements, build the Cython extensions in place and run.
+
+PYTHON ?= python3.11
+VENV   := .venv
+VPY    := $(VENV)/bin/python
+STAMP  := $(VENV)/.lowmem-installed
+# Theano crashes reading NumPy's build config unless blas.ldflags is set.
+# Keep any flags the caller gave; only add the default when none were given.
+export THEANO_FLAGS ?= blas.ldflags=
+
+.PHONY: all venv build test demo bench clean distclean
+
+all: build
+
+venv: $(STAMP)
+
+# Dependencies, then an editable install of lowmem without compiling (this
+# registers the package and creates .venv/bin/lowmem); `build` compiles.
+$(STAMP): requirements.txt setup.py pyproject.toml
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --no-input -r requirements.txt
+	LOWMEM_SKIP_EXT=1 $(VPY) -m pip install --no-input --no-build-isolation --no-deps -e .
+	touch $@
+
+# Cythonize and compile every lowmem/*.pyx in place. Incremental: only
+# changed .pyx files (and their .pxd dependencies) are redone.
+build: venv
+	$(VPY) setup.py -q build_ext --inplace --parallel 2
+
+# pytest exit 5 (no tests collected) is a failure like any other non-zero exit.
+test: build
+	@$(VPY) -m pytest -q tests || { s=$$?; \
+	  if [ $$s -eq 5 ]; then echo "make test: pytest collected no tests (exit 5)" >&2; fi; \
+	  exit $$s; }
+
+demo: build
+	$(VENV)/bin/lowmem schedule lowmem/examples/theano_profiling_k8.json
+
+bench: build
+	$(VPY) -m benchmarks.run
+
+clean:
+	rm -rf build lowmem/*.so lowmem/_*.c *.egg-info
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) .hypothesis .pytest_cache

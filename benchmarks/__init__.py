@@ -1,0 +1,1 @@
+"""lowmem benchmarks: graph zoo, runner and the Theano baseline."""

@@ -1,0 +1,211 @@
+"""The ``lowmem`` command (also ``python -m lowmem``).
+
+    lowmem schedule FILE.json [--time-limit S] [--memory-limit MB] [--json]
+
+Bad input (a missing or unreadable file, invalid JSON, an invalid graph, a
+bad option value) prints one line on stderr naming the problem and exits
+with status 2, as do command-line usage errors.
+"""
+
+import argparse
+import json
+import math
+import sys
+
+from .graph import GraphError, load
+
+EXIT_OK, EXIT_BAD_INPUT = 0, 2
+
+_DESCRIPTION = """\
+lowmem finds the execution order of a computation graph (a Theano function's
+Apply nodes, or any DAG of array operations) with the lowest peak memory.
+
+Graphs are read from JSON files in the "lowmem-graph" format, version 1: a
+list of variables with their sizes in bytes, a list of nodes (inputs,
+outputs, optional workspace bytes and in-place/view aliases) in a valid
+default order, the graph outputs and optional extra orderings. The format
+and the memory model are specified in DESIGN.md (see also README.md).
+"""
+
+_SCHEDULE_DESCRIPTION = """\
+Find the order of FILE's nodes with the lowest peak memory and report it
+against the listed (default) order. The search is exact and anytime: it
+returns the best order found within the time limit, says whether it is
+proven optimal, and gives a lower bound no order can beat. FILE is a
+"lowmem-graph" JSON file (format in DESIGN.md); "-" reads standard input.
+"""
+
+_SCHEDULE_EPILOG = """\
+Output: by default a human-readable report (graph name, number of nodes,
+default peak, best peak and its reduction, lower bound, whether it is
+proven optimal, seconds spent, the best heuristic). With --json, exactly one
+JSON object on standard output:
+  {"name", "nodes", "default_peak", "peak", "lower_bound", "optimal",
+   "seconds", "order"}
+with sizes in bytes, seconds as a number and the order as node ids (indices
+into the file's "nodes").
+
+Exit status: 0 on success; 2 on bad input (missing file, invalid JSON or
+graph, bad option value), with one line on standard error naming the problem.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line of stderr (status 2)."""
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} "
+                                  f"(see '{self.prog} --help')\n")
+
+
+def _build_parser():
+    parser = _Parser(
+        prog="lowmem",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run 'lowmem COMMAND --help' for the options of a command.",
+    )
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"lowmem {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    sched = commands.add_parser(
+        "schedule",
+        help="find the execution order with the lowest peak memory",
+        description=_SCHEDULE_DESCRIPTION,
+        epilog=_SCHEDULE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sched.add_argument("file", metavar="FILE.json",
+                       help='graph file in the lowmem-graph JSON format ("-" for stdin)')
+    sched.add_argument("--time-limit", metavar="S", default="1.0",
+                       help="seconds the search may take (default 1.0; 0 = heuristics only, "
+                            "'inf' = until proven optimal); the best order found so far is "
+                            "returned when time is up")
+    sched.add_argument("--memory-limit", metavar="MB", default="256",
+                       help="mebibytes the search may use for its tables (default 256, "
+                            "at least 1)")
+    sched.add_argument("--json", action="store_true",
+                       help="print one JSON object instead of the human-readable report")
+    sched.set_defaults(run=_cmd_schedule)
+    return parser
+
+
+class _BadInput(Exception):
+    """Bad user input: reported as one line on stderr, exit status 2."""
+
+
+def _number(text, option, minimum, allow_inf=False):
+    try:
+        value = float(text)
+    except ValueError:
+        raise _BadInput(f"{option}: expected a number, got {text!r}") from None
+    if math.isnan(value) or (math.isinf(value) and not allow_inf) or value < minimum:
+        raise _BadInput(f"{option} must be a number >= {minimum:g}, got {text!r}")
+    return value
+
+
+# ----------------------------------------------------------------- output
+_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+
+
+def format_bytes(n):
+    """'4.01 MiB (4,202,496 B)'; plain '512 B' below 1 KiB."""
+    n = int(n)
+    if abs(n) < 1024:
+        return f"{n:,} B"
+    value, unit = float(n), "B"
+    for unit in _UNITS:
+        value /= 1024
+        if abs(value) < 1024:
+            break
+    return f"{value:.2f} {unit} ({n:,} B)"
+
+
+def _reduction(default, best):
+    return 0.0 if default <= 0 else 100.0 * (default - best) / default
+
+
+def _human_report(graph, s):
+    lines = []
+    add = lines.append
+    add(f"graph:           {graph.name} ({graph.n_nodes:,} nodes, {graph.n_vars:,} variables)")
+    add(f"default peak:    {format_bytes(s.default_peak)}")
+    add(f"best peak:       {format_bytes(s.peak)}  "
+        f"({_reduction(s.default_peak, s.peak):.1f}% below default)")
+    add(f"lower bound:     {format_bytes(s.lower_bound)}")
+    if s.optimal:
+        add("optimal:         yes (proven)")
+    else:
+        gap = _reduction(s.peak, s.lower_bound)
+        why = "time limit reached" if s.stats.get("timed_out") else "search stopped"
+        add(f"optimal:         not proven ({why}; at most {gap:.1f}% above optimal)")
+    states = s.stats.get("states")
+    add(f"seconds:         {s.stats.get('seconds', 0.0):.3f}"
+        + (f" ({states:,} search states)" if isinstance(states, int) else ""))
+    if s.heuristic_peaks:
+        names = list(s.heuristic_peaks)
+        best = min(names, key=lambda k: (s.heuristic_peaks[k], names.index(k)))
+        add(f"best heuristic:  {best}, {format_bytes(s.heuristic_peaks[best])}")
+    return "\n".join(lines)
+
+
+def _json_report(graph, s):
+    return json.dumps({
+        "name": graph.name,
+        "nodes": graph.n_nodes,
+        "default_peak": int(s.default_peak),
+        "peak": int(s.peak),
+        "lower_bound": int(s.lower_bound),
+        "optimal": bool(s.optimal),
+        "seconds": float(s.stats.get("seconds", 0.0)),
+        "order": [int(n) for n in s.order],
+    })
+
+
+# --------------------------------------------------------------- commands
+def _read_graph(path):
+    if path == "-":
+        from .graph import Graph
+        try:
+            return Graph.from_json(sys.stdin.read())
+        except GraphError as e:
+            raise _BadInput(f"<stdin>: {e}") from None
+    try:
+        return load(path)
+    except GraphError as e:
+        raise _BadInput(str(e)) from None
+
+
+def _cmd_schedule(args, out):
+    from .scheduler import schedule
+    time_limit = _number(args.time_limit, "--time-limit", 0, allow_inf=True)
+    memory_mb = _number(args.memory_limit, "--memory-limit", 1)
+    graph = _read_graph(args.file)
+    try:
+        s = schedule(graph, time_limit=time_limit, memory_limit=int(memory_mb * 2**20))
+    except (ValueError, OverflowError) as e:
+        # A graph the model accepts but the core cannot hold (e.g. byte
+        # totals beyond its 64-bit range).
+        raise _BadInput(f"{args.file}: cannot schedule this graph: {e}") from None
+    print(_json_report(graph, s) if args.json else _human_report(graph, s), file=out)
+    return EXIT_OK
+
+
+def main(argv=None):
+    """Run the lowmem command; returns the exit status."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args, sys.stdout)
+    except _BadInput as e:
+        print(f"lowmem {args.command}: {_one_line(str(e))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"lowmem {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(text):
+    return " ".join(text.split())

@@ -1,0 +1,465 @@
+"""lowmem.Graph: construction, JSON round trip, and every malformed input."""
+
+import json
+
+import numpy as np
+import pytest
+
+import cases
+import lowmem
+from lowmem import Graph, GraphError
+from lowmem.graph import DESTROY, NO_ALIAS, VIEW
+
+
+def simple_dict(**over):
+    """x (input) -> A -> a -> B(view) -> b ; output b. A valid base to break."""
+    d = {
+        "format": "lowmem-graph", "version": 1, "name": "simple",
+        "variables": [{"size": 8, "name": "x", "dtype": "float32", "shape": [2]},
+                      {"size": 16, "name": "a"},
+                      {"size": 16, "name": "b"}],
+        "nodes": [{"name": "A", "inputs": [0], "outputs": [1], "workspace": 4},
+                  {"name": "B", "inputs": [1], "outputs": [2],
+                   "aliases": {"0": {"input": 0, "kind": "view"}}}],
+        "outputs": [2],
+        "orderings": [[0, 1]],
+    }
+    d.update(over)
+    return d
+
+
+def raises(obj, *fragments):
+    """Assert Graph.from_dict(obj) raises GraphError mentioning all fragments."""
+    with pytest.raises(GraphError) as info:
+        Graph.from_dict(obj)
+    msg = str(info.value)
+    for f in fragments:
+        assert f in msg, (f, msg)
+    assert "\n" not in msg
+    return msg
+
+
+# ------------------------------------------------------------ construction
+def test_construct_from_lists():
+    g = Graph([8, {"size": 16, "name": "a"}, 4],
+              [{"inputs": [0, 0], "outputs": [1]},
+               {"name": "second", "inputs": [1], "outputs": [2],
+                "aliases": {"0": {"input": 0, "kind": "destroy"}}}],
+              outputs=[2], orderings=[(0, 1)], name="lists")
+    assert g.name == "lists"
+    assert g.n_nodes == 2 and g.n_vars == 3
+    assert g.var_size.tolist() == [8, 16, 4]
+    assert g.var_producer.tolist() == [-1, 0, 1]
+    assert g.var_alias_of.tolist() == [-1, -1, 1]
+    assert g.var_alias_kind.tolist() == [NO_ALIAS, NO_ALIAS, DESTROY]
+    assert g.node_inputs(0).tolist() == [0, 0]          # repeats kept
+    assert g.node_outputs(1).tolist() == [2]
+    assert g.outputs.tolist() == [2]
+    assert g.orderings.tolist() == [[0, 1]]
+    assert g.node_names == ["node0", "second"]
+    assert g.var_names == ["v0", "a", "v2"]
+    assert g.default_order().tolist() == [0, 1]
+    assert g.var_size.dtype == np.int64
+    with pytest.raises(ValueError):
+        g.var_size[0] = 1                                  # read-only
+    ptr, idx = g.predecessors()
+    assert idx[ptr[1]:ptr[2]].tolist() == [0]
+    ptr, idx = g.successors()
+    assert idx[ptr[0]:ptr[1]].tolist() == [1]
+
+
+def test_construct_numpy_ints_and_tuples():
+    g = Graph((np.int64(4), np.int32(8)), ({"inputs": (np.int64(0),), "outputs": (1,)},),
+              outputs=np.array([1]))
+    assert g.var_size.tolist() == [4, 8]
+    assert lowmem.peak(g) == 8
+
+
+def test_empty_graph():
+    g = Graph([], [])
+    assert g.n_nodes == 0 and g.n_vars == 0
+    assert lowmem.peak(g) == 0
+    assert Graph.from_json(g.to_json()).n_nodes == 0
+
+
+def test_duplicate_outputs_and_orderings_collapsed():
+    g = Graph([1, 2], [{"inputs": [0], "outputs": [1]}, {"inputs": [], "outputs": []}],
+              outputs=[1, 0, 1], orderings=[[0, 1], [0, 1]])
+    assert g.outputs.tolist() == [1, 0]
+    assert g.orderings.tolist() == [[0, 1]]
+
+
+def test_alias_kinds_and_chains():
+    g = Graph.from_dict(simple_dict())
+    assert g.var_alias_kind.tolist() == [NO_ALIAS, NO_ALIAS, VIEW]
+    assert g.var_alias_of.tolist() == [-1, -1, 1]
+    assert g.node_workspace.tolist() == [4, 0]
+    assert g.var_dtypes == ["float32", None, None]
+    assert g.var_shapes == [(2,), None, None]
+
+
+# ------------------------------------------------------------- round trip
+@pytest.mark.parametrize("name", sorted(cases.ALL_CASES))
+def test_json_round_trip_cases(name, tmp_path):
+    g = cases.ALL_CASES[name][0]()
+    text = g.to_json()
+    assert json.loads(text)["format"] == "lowmem-graph"
+    g2 = Graph.from_json(text)
+    assert g2.to_dict() == g.to_dict()
+    path = tmp_path / "g.json"
+    g.save(str(path))
+    g3 = lowmem.load(str(path))
+    assert g3.to_dict() == g.to_dict()
+    assert g3.name == g.name
+    for attr in ("var_size", "var_producer", "var_alias_of", "var_alias_kind", "node_workspace",
+                 "in_ptr", "in_idx", "out_ptr", "out_idx", "outputs", "orderings"):
+        assert np.array_equal(getattr(g3, attr), getattr(g, attr)), attr
+    assert g3.var_shapes == g.var_shapes and g3.var_dtypes == g.var_dtypes
+    assert lowmem.peak(g3) == lowmem.peak(g)
+
+
+def test_round_trip_keeps_everything():
+    d = simple_dict()
+    g = Graph.from_dict(d)
+    out = g.to_dict()
+    assert out["format"] == "lowmem-graph" and out["version"] == 1 and out["name"] == "simple"
+    assert out["variables"][0] == {"size": 8, "name": "x", "dtype": "float32", "shape": [2]}
+    assert out["nodes"][0]["workspace"] == 4
+    assert out["nodes"][1]["aliases"] == {"0": {"input": 0, "kind": "view"}}
+    assert out["outputs"] == [2]
+    assert out["orderings"] == [[0, 1]]
+    assert Graph.from_dict(json.loads(json.dumps(out))).to_dict() == out
+    assert Graph.from_json(g.to_json(indent=2)).to_dict() == out
+
+
+def test_optional_fields_default():
+    g = Graph.from_dict({"format": "lowmem-graph", "version": 1,
+                         "variables": [1], "nodes": [{"outputs": [0]}]})
+    assert g.name == "graph"
+    assert g.outputs.tolist() == [] and g.orderings.shape == (0, 2)
+    assert lowmem.peak(g) == 1
+
+
+# ---------------------------------------------------- malformed: structure
+def test_cycle():
+    d = simple_dict(variables=[4, 4, 4],
+                    nodes=[{"name": "P", "inputs": [2], "outputs": [1]},
+                           {"name": "Q", "inputs": [1], "outputs": [2]}],
+                    outputs=[], orderings=[])
+    msg = raises(d, "cycle", "node")
+    assert "'P'" in msg or "'Q'" in msg
+
+
+def test_self_loop():
+    d = simple_dict(variables=[4], nodes=[{"name": "Loop", "inputs": [0], "outputs": [0]}],
+                    outputs=[], orderings=[])
+    raises(d, "cycle", "node 0", "'Loop'")
+
+
+def test_cycle_through_orderings():
+    d = simple_dict(orderings=[[1, 0]])
+    raises(d, "cycle", "node")
+
+
+@pytest.mark.parametrize("field", ["inputs", "outputs"])
+def test_unknown_variable_in_node(field):
+    d = simple_dict()
+    d["nodes"][1][field] = [7]
+    d["nodes"][1].pop("aliases")
+    raises(d, "node 1", "'B'", field, "unknown variable 7")
+
+
+@pytest.mark.parametrize("bad", [-1, 1.0, "0", None, True])
+def test_bad_variable_id_in_node(bad):
+    d = simple_dict()
+    d["nodes"][0]["inputs"] = [bad]
+    raises(d, "node 0", "'A'", "unknown variable", repr(bad))
+
+
+def test_unknown_output_variable():
+    raises(simple_dict(outputs=[3]), "graph outputs", "unknown variable 3")
+
+
+def test_unknown_node_in_orderings():
+    raises(simple_dict(orderings=[[0, 5]]), "ordering", "unknown node 5")
+
+
+def test_two_producers():
+    d = simple_dict()
+    d["nodes"][1]["outputs"] = [1]
+    d["nodes"][1].pop("aliases")
+    raises(d, "node 1", "'B'", "variable 1", "'a'", "already has producer", "node 0", "'A'")
+
+
+def test_producer_of_itself_output_twice():
+    d = simple_dict()
+    d["nodes"][0]["outputs"] = [1, 1]
+    raises(d, "node 0", "variable 1", "already has producer")
+
+
+def test_default_order_not_valid():
+    d = simple_dict(variables=[4, 4, 4],
+                    nodes=[{"name": "late", "inputs": [2], "outputs": [1]},
+                           {"name": "early", "inputs": [0], "outputs": [2]}],
+                    outputs=[1], orderings=[])
+    raises(d, "node 0", "'late'", "node 1", "'early'", "valid order")
+
+
+def test_ordering_against_listed_order():
+    d = simple_dict(variables=[4, 4, 4],
+                    nodes=[{"name": "first", "inputs": [0], "outputs": [1]},
+                           {"name": "second", "inputs": [0], "outputs": [2]}],
+                    outputs=[1, 2], orderings=[[1, 0]])
+    raises(d, "node 0", "'first'", "node 1", "'second'", "valid order")
+
+
+@pytest.mark.parametrize("pair,fragment", [
+    ([0], "not a [before, after] pair"),
+    ([0, 1, 1], "not a [before, after] pair"),
+    ([0, 1.0], "not a [before, after] pair"),
+    (["0", "1"], "not a [before, after] pair"),
+    ([1, 1], "before itself"),
+    ([-1, 1], "unknown node -1"),
+])
+def test_bad_ordering_pairs(pair, fragment):
+    raises(simple_dict(orderings=[pair]), "ordering", fragment)
+
+
+@pytest.mark.parametrize("pair", [5, None])
+def test_ordering_entry_not_a_list(pair):
+    raises(simple_dict(orderings=[pair]), "ordering", "not a [before, after] pair")
+
+
+def test_total_bytes_beyond_the_core_limit():
+    # Each size is valid on its own; their sum would overflow the core's int64.
+    with pytest.raises(lowmem.GraphError, match="add up to"):
+        lowmem.Graph([2**61, 2**61, 2**61],
+                     [{"outputs": [0]}, {"outputs": [1]}, {"outputs": [2]}], outputs=[0, 1])
+
+
+@pytest.mark.parametrize("version", [True, 1.0, "1"])
+def test_version_must_be_the_integer_one(version):
+    d = simple_dict()
+    d["version"] = version
+    with pytest.raises(lowmem.GraphError, match="version"):
+        lowmem.Graph.from_dict(d)
+
+
+@pytest.mark.parametrize("field,value", [("orderings", {"0": 1}), ("orderings", 3),
+                                         ("outputs", 2), ("outputs", "2"),
+                                         ("nodes", {}), ("variables", "abc")])
+def test_top_level_fields_of_wrong_type(field, value):
+    raises(simple_dict(**{field: value}), field)
+
+
+# ------------------------------------------------------ malformed: values
+@pytest.mark.parametrize("size", [-1, -4096])
+def test_negative_size(size):
+    d = simple_dict()
+    d["variables"][1]["size"] = size
+    raises(d, "variable 1", "'a'", "negative size", str(size))
+
+
+@pytest.mark.parametrize("size", [4.5, 4.0, "4", None, True, [4]])
+def test_non_integer_size(size):
+    d = simple_dict()
+    d["variables"][1]["size"] = size
+    raises(d, "variable 1", "'a'", "size must be an integer", repr(size))
+
+
+def test_missing_size():
+    d = simple_dict()
+    del d["variables"][2]["size"]
+    raises(d, "variable 2", "'b'", "size")
+
+
+def test_huge_size():
+    d = simple_dict()
+    d["variables"][0]["size"] = 2**70
+    raises(d, "variable 0", "'x'", "too large")
+
+
+@pytest.mark.parametrize("entry", ["big", 1.5, None, [1]])
+def test_variable_entry_not_size_or_object(entry):
+    d = simple_dict()
+    d["variables"][2] = entry
+    raises(d, "variable 2")
+
+
+def test_variable_unknown_field():
+    d = simple_dict()
+    d["variables"][1]["bytes"] = 3
+    raises(d, "variable 1", "unknown field", "bytes")
+
+
+@pytest.mark.parametrize("key,value", [("dtype", 3), ("shape", 5), ("shape", [1.5])])
+def test_variable_bad_dtype_or_shape(key, value):
+    d = simple_dict()
+    d["variables"][1][key] = value
+    raises(d, "variable 1", "'a'", key)
+
+
+@pytest.mark.parametrize("ws", [-1, 1.5, "8", True])
+def test_bad_workspace(ws):
+    d = simple_dict()
+    d["nodes"][0]["workspace"] = ws
+    raises(d, "node 0", "'A'", "workspace", repr(ws))
+
+
+def test_node_not_an_object():
+    d = simple_dict()
+    d["nodes"][1] = [1, 2]
+    raises(d, "node 1", "expected an object")
+
+
+def test_node_unknown_field():
+    d = simple_dict()
+    d["nodes"][0]["op"] = "Dot"
+    raises(d, "node 0", "unknown field", "op")
+
+
+@pytest.mark.parametrize("value", [5, "0", {"0": 1}])
+def test_node_inputs_not_a_list(value):
+    d = simple_dict()
+    d["nodes"][0]["inputs"] = value
+    raises(d, "node 0", "'A'", "inputs")
+
+
+# ---------------------------------------------------- malformed: aliases
+def test_alias_to_missing_input():
+    d = simple_dict()
+    d["nodes"][1]["aliases"] = {"0": {"input": 3, "kind": "view"}}
+    raises(d, "node 1", "'B'", "output 0", "missing input position 3")
+
+
+def test_alias_of_node_without_inputs():
+    d = simple_dict()
+    d["nodes"][0]["inputs"] = []
+    d["nodes"][0]["aliases"] = {"0": {"input": 0, "kind": "destroy"}}
+    raises(d, "node 0", "'A'", "missing input position 0")
+
+
+def test_alias_for_missing_output():
+    d = simple_dict()
+    d["nodes"][1]["aliases"] = {"1": {"input": 0, "kind": "view"}}
+    raises(d, "node 1", "'B'", "missing output position 1")
+
+
+@pytest.mark.parametrize("kind", ["inplace", "View", None, 1])
+def test_unknown_alias_kind(kind):
+    d = simple_dict()
+    d["nodes"][1]["aliases"] = {"0": {"input": 0, "kind": kind}}
+    raises(d, "node 1", "'B'", "unknown alias kind", repr(kind))
+
+
+@pytest.mark.parametrize("spec", [{"input": 0}, {"kind": "view"}, 0,
+                                  {"input": 0, "kind": "view", "extra": 1}])
+def test_malformed_alias_spec(spec):
+    d = simple_dict()
+    d["nodes"][1]["aliases"] = {"0": spec}
+    raises(d, "node 1", "'B'", "alias")
+
+
+@pytest.mark.parametrize("key", ["x", "1.5"])
+def test_alias_key_not_a_position(key):
+    d = simple_dict()
+    d["nodes"][1]["aliases"] = {key: {"input": 0, "kind": "view"}}
+    raises(d, "node 1", "'B'", "not an output position")
+
+
+def test_aliases_not_an_object():
+    d = simple_dict()
+    d["nodes"][1]["aliases"] = [0]
+    raises(d, "node 1", "'B'", "aliases")
+
+
+# --------------------------------------------------- malformed: file level
+@pytest.mark.parametrize("fmt", ["lowmem", None, "LOWMEM-GRAPH"])
+def test_wrong_format(fmt):
+    d = simple_dict(format=fmt)
+    raises(d, "format", repr(fmt), "lowmem-graph")
+
+
+def test_missing_format():
+    d = simple_dict()
+    del d["format"]
+    raises(d, "format")
+
+
+@pytest.mark.parametrize("version", [2, 0, "1", None, 1.5])
+def test_wrong_version(version):
+    raises(simple_dict(version=version), "version", repr(version))
+
+
+@pytest.mark.parametrize("field", ["variables", "nodes"])
+def test_missing_required_field(field):
+    d = simple_dict()
+    del d[field]
+    raises(d, "missing field", field)
+
+
+def test_unknown_top_level_field():
+    raises(simple_dict(extra=1), "unknown top-level field", "extra")
+
+
+@pytest.mark.parametrize("obj", [[1, 2], "graph", 3, None])
+def test_non_object_json(obj):
+    with pytest.raises(GraphError, match="JSON object"):
+        Graph.from_json(json.dumps(obj))
+
+
+@pytest.mark.parametrize("text", ["", "{", "{'format': 1}", "[1,]", "nan nan"])
+def test_invalid_json(text):
+    with pytest.raises(GraphError, match="invalid JSON"):
+        Graph.from_json(text)
+
+
+def test_load_missing_file(tmp_path):
+    path = tmp_path / "nope.json"
+    with pytest.raises(GraphError) as info:
+        lowmem.load(str(path))
+    assert "nope.json" in str(info.value)
+    assert "cannot read" in str(info.value)
+
+
+def test_load_directory(tmp_path):
+    with pytest.raises(GraphError, match="cannot read"):
+        lowmem.load(str(tmp_path))
+
+
+def test_load_binary_file(tmp_path):
+    path = tmp_path / "bin.json"
+    path.write_bytes(b"\xff\xfe\x00\x81garbage")
+    with pytest.raises(GraphError) as info:
+        lowmem.load(str(path))
+    assert "bin.json" in str(info.value)
+
+
+def test_load_invalid_json_names_file(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text("{not json")
+    with pytest.raises(GraphError) as info:
+        lowmem.load(str(path))
+    assert "bad.json" in str(info.value) and "invalid JSON" in str(info.value)
+
+
+def test_load_invalid_graph_names_file_and_variable(tmp_path):
+    d = simple_dict()
+    d["variables"][1]["size"] = -3
+    path = tmp_path / "neg.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(GraphError) as info:
+        lowmem.load(str(path))
+    msg = str(info.value)
+    assert "neg.json" in msg and "variable 1" in msg and "negative size" in msg
+
+
+def test_load_non_object(tmp_path):
+    path = tmp_path / "list.json"
+    path.write_text("[]")
+    with pytest.raises(GraphError, match="list.json.*JSON object"):
+        lowmem.load(str(path))
+
+
+def test_graph_error_is_value_error():
+    assert issubclass(GraphError, ValueError)

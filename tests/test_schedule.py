@@ -1,0 +1,204 @@
+"""lowmem.schedule against the brute-force oracle, and the core's evaluation
+(scheduler.core_peak) against the reference model."""
+
+import glob
+import json
+import math
+import os
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import bruteforce as bf
+import cases
+import lowmem
+import strategies as gs
+from lowmem.model import check_order
+
+HEURISTICS = {"default", "greedy", "dfs", "lpmf"}
+STATS = {"states", "memo_hits", "seconds", "segments", "timed_out"}
+EXAMPLES = sorted(glob.glob(os.path.join(os.path.dirname(lowmem.__file__), "examples", "*.json")))
+
+
+def check_schedule(g, s):
+    """Every guarantee of a Schedule that holds whatever the time limit."""
+    assert isinstance(s.order, np.ndarray) and s.order.dtype == np.int64
+    assert s.order.shape == (g.n_nodes,)
+    check_order(g, s.order)
+    for attr in ("peak", "lower_bound", "default_peak"):
+        assert type(getattr(s, attr)) is int, attr
+    assert type(s.optimal) is bool
+    assert lowmem.peak(g, s.order) == s.peak
+    assert s.default_peak == lowmem.peak(g)
+    assert 0 <= s.lower_bound <= s.peak <= s.default_peak
+    assert set(s.heuristic_peaks) == HEURISTICS
+    assert s.heuristic_peaks["default"] == s.default_peak
+    for name, p in s.heuristic_peaks.items():
+        assert type(p) is int and s.peak <= p, name
+    assert STATS <= set(s.stats)
+    assert s.stats["seconds"] >= 0
+    if s.optimal:
+        assert s.lower_bound == s.peak or not s.stats["timed_out"]
+    d = s.to_dict()
+    json.dumps(d)                                    # plain Python types only
+    assert d["order"] == s.order.tolist()
+    assert d["peak"] == s.peak and d["optimal"] == s.optimal
+
+
+# --------------------------------------------------------------- exactness
+@settings(max_examples=300, deadline=None)
+@given(gs.graphs())
+def test_schedule_is_optimal_on_small_graphs(g):
+    best = bf.min_peak(g)
+    s = lowmem.schedule(g, time_limit=10)
+    check_schedule(g, s)
+    assert s.peak == best
+    assert s.optimal
+    assert not s.stats["timed_out"]
+    s2 = lowmem.schedule(g, time_limit=10, decompose=False)
+    check_schedule(g, s2)
+    assert s2.peak == best and s2.optimal
+
+
+@settings(max_examples=300, deadline=None)
+@given(gs.graphs_with_order())
+def test_core_peak_matches_reference(g_order):
+    from lowmem.scheduler import core_peak
+    g, order = g_order
+    assert core_peak(g, order) == lowmem.peak(g, order)
+    assert core_peak(g, np.array(order, dtype=np.int64)) == lowmem.peak(g, order)
+
+
+def test_core_peak_rejects_invalid_orders():
+    from lowmem.scheduler import core_peak
+    g = cases.all_orders_example()
+    for bad in ([3, 0, 1, 2], [1, 0, 2, 3], [0, 1, 2], [0, 1, 2, 2]):
+        with pytest.raises(lowmem.OrderError):
+            core_peak(g, bad)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_core_peak_on_larger_random_graphs(seed):
+    from lowmem.scheduler import core_peak
+    rng = random.Random(seed)
+    g = gs.random_graph(rng, n_nodes=80)
+    for _ in range(5):
+        order = bf.random_order(g, rng)
+        assert core_peak(g, order) == lowmem.peak(g, order)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_medium_graphs_against_dp(seed):
+    # 13-14 nodes: beyond enumeration, still fine for the DP over executed sets.
+    rng = random.Random(100 + seed)
+    g = gs.random_graph(rng, n_nodes=13 + seed % 2, max_size=1000, n_orderings=2)
+    best = bf.min_peak_dp(g)[0]
+    s = lowmem.schedule(g, time_limit=10)
+    check_schedule(g, s)
+    assert s.peak == best and s.optimal
+
+
+# ------------------------------------------------------------ hand cases
+@pytest.mark.parametrize("name", sorted(cases.ALL_CASES))
+@pytest.mark.parametrize("decompose", [True, False])
+def test_hand_cases(name, decompose):
+    build, expected = cases.ALL_CASES[name]
+    g = build()
+    s = lowmem.schedule(g, time_limit=10, decompose=decompose)
+    check_schedule(g, s)
+    assert s.peak == expected
+    assert s.optimal
+
+
+def test_theano_profiling_chains():
+    # 8 outer/sum chains (32 nodes): the optimum is 4096 + 4k KB by hand
+    # (one 4 MiB matrix at a time, k - 1 finished sums live, plus one sum).
+    for k in (4, 8):
+        g = cases.theano_profiling(k)
+        s = lowmem.schedule(g, time_limit=10)
+        check_schedule(g, s)
+        assert s.peak == cases.theano_profiling_peak(k)
+
+
+def test_exp_sum_plus_alloc_inplace_order():
+    s = lowmem.schedule(cases.exp_sum_plus_alloc(inplace=True), time_limit=10)
+    assert s.order.tolist() == [0, 1, 2, 3]      # the only optimal order
+
+
+def test_empty_graph():
+    g = lowmem.Graph([], [])
+    s = lowmem.schedule(g)
+    check_schedule(g, s)
+    assert s.peak == 0 and s.optimal and s.order.tolist() == []
+
+
+# ------------------------------------------------------------ time limits
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("time_limit", [0, 1e-6])
+def test_tiny_time_limit_still_valid(seed, time_limit):
+    g = gs.random_graph(random.Random(seed), n_nodes=60)
+    s = lowmem.schedule(g, time_limit=time_limit)
+    check_schedule(g, s)
+    if s.optimal:
+        assert s.lower_bound == s.peak
+    else:
+        assert s.lower_bound < s.peak
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_anytime_improves_with_time(seed):
+    g = gs.random_graph(random.Random(1000 + seed), n_nodes=60)
+    quick = lowmem.schedule(g, time_limit=1e-6)
+    longer = lowmem.schedule(g, time_limit=0.5)
+    check_schedule(g, longer)
+    assert longer.peak <= quick.peak
+    assert longer.lower_bound >= quick.lower_bound or longer.optimal
+
+
+def test_memory_limit_accepted():
+    g = gs.random_graph(random.Random(7), n_nodes=40)
+    s = lowmem.schedule(g, time_limit=0.2, memory_limit=2**20)
+    check_schedule(g, s)
+
+
+@pytest.mark.parametrize("kwargs", [{"time_limit": -1.0}, {"time_limit": math.nan},
+                                    {"memory_limit": -5}])
+def test_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        lowmem.schedule(cases.join_twice(), **kwargs)
+
+
+def test_not_a_graph():
+    with pytest.raises((TypeError, ValueError)):
+        lowmem.schedule({"nodes": []})
+
+
+# --------------------------------------------------------------- examples
+@pytest.mark.skipif(not EXAMPLES, reason="no example graphs")
+@pytest.mark.parametrize("path", EXAMPLES, ids=os.path.basename)
+def test_example_graphs(path):
+    g = lowmem.load(path)
+    s = lowmem.schedule(g, time_limit=2)
+    check_schedule(g, s)
+
+
+@settings(max_examples=150, deadline=None)
+@given(gs.graphs(max_nodes=12, min_nodes=10))
+def test_schedule_is_optimal_on_medium_hypothesis_graphs(g):
+    best = bf.min_peak(g)
+    s = lowmem.schedule(g, time_limit=10)
+    check_schedule(g, s)
+    assert s.peak == best and s.optimal
+
+
+@pytest.mark.parametrize("k", [3, 4, 5, 6, 7, 8, 40])
+def test_theano_profiling_optimised_family_proven(k):
+    # Same optimum as Theano's count_minimum_peak (4096 + 4(k-1) KB, which
+    # it reports for k = 3..8), proven optimal by the bounds.
+    g = cases.theano_profiling_optimised(k)
+    s = lowmem.schedule(g, time_limit=30)
+    check_schedule(g, s)
+    assert s.peak == (4096 + 4 * (k - 1)) * 1024
+    assert s.optimal and s.lower_bound == s.peak
