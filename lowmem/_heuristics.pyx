@@ -65,14 +65,14 @@ def greedy(sub, int rule):
     ready_arr = np.empty(max(P.k, 1), dtype=np.int64)
     cdef int64_t[::1] order = order_arr
     cdef int64_t[::1] ready = ready_arr
-    if state_init(&P, &S) != 0:
-        raise MemoryError()
     cdef Py_ssize_t t, i, j, s, n, best_i, n_ready = 0, scheduled = 0
     cdef int64_t peak = 0, m, d, best_m, best_d
     cdef bint better
     cdef bint by_freed = rule == FREED_MINUS_ALLOCATED
     if rule not in (FREED_MINUS_ALLOCATED, LEAST_MEMORY):
         raise ValueError(f"unknown greedy rule {rule!r}")
+    if state_init(&P, &S) != 0:
+        raise MemoryError()
     try:
         with nogil:
             for n in range(P.k):
@@ -112,4 +112,6 @@ def greedy(sub, int rule):
                         n_ready += 1
     finally:
         state_free(&S)
+    if scheduled < P.k:
+        raise ValueError("the problem's dependencies have a cycle")
     return order_arr, int(peak)

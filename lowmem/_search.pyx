@@ -24,9 +24,10 @@ al., "Scheduling series-parallel task graphs to minimize peak memory",
 and dominance rule here are lowmem's.
 """
 
-import time
 
 import numpy as np
+
+from lowmem._heuristics import evaluate
 
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport malloc, calloc, realloc, free
@@ -337,8 +338,8 @@ def search(sub, incumbent, long long incumbent_peak, long long static_lb=0,
     keep = []
     load_problem(sub, &P, keep)
     inc = np.ascontiguousarray(incumbent, dtype=np.int64)
-    if inc.shape != (P.k,) or not np.array_equal(np.sort(inc), np.arange(P.k)):
-        raise ValueError("incumbent is not a permutation of the problem's nodes")
+    if evaluate(sub, inc) != incumbent_peak:      # raises on an invalid order
+        raise ValueError("incumbent_peak is not the peak of the incumbent order")
     if memory_limit < 2**20:
         raise ValueError("memory_limit must be at least 1 MiB")
 

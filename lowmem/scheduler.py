@@ -23,6 +23,7 @@ from .problem import buffer_tables, subproblem
 
 HEURISTICS = ("default", "dfs", "greedy", "lpmf")
 DEFAULT_MEMORY_LIMIT = 256 * 2**20
+CLEANUP_SHARE, CLEANUP_MAX_SECONDS = 0.03, 0.05
 
 
 @dataclass
@@ -134,7 +135,8 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
     """
     _check_args(graph, time_limit, memory_limit)
     t0 = time.perf_counter()
-    deadline = t0 + time_limit
+    # Keep a little of the time for cleaning up (freeing a large memo table).
+    deadline = t0 + time_limit - min(CLEANUP_SHARE * time_limit, CLEANUP_MAX_SECONDS)
     n = graph.n_nodes
     tables = buffer_tables(graph)
     dfs_rank = np.empty(n, dtype=np.int64)

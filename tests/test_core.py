@@ -1,0 +1,135 @@
+"""The Cython core's boundary checks, the decomposition and the bounds."""
+
+import dataclasses
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import bruteforce as bf
+import lowmem
+from lowmem import _bounds, _heuristics, _search
+from lowmem.bounds import static_lower_bound
+from lowmem.decompose import cut_positions, segments
+from lowmem.problem import buffer_tables, subproblem
+from strategies import graphs, random_graph
+
+
+def whole(graph):
+    n = graph.n_nodes
+    return subproblem(buffer_tables(graph), np.arange(n), np.zeros(n, dtype=bool), 0)
+
+
+def sample_sub():
+    return whole(random_graph(random.Random(3), n_nodes=20))
+
+
+CORRUPTIONS = {
+    "succ index out of range": lambda s: dataclasses.replace(
+        s, succ_idx=np.where(np.arange(len(s.succ_idx)) == 0, s.k + 5, s.succ_idx)),
+    "negative use index": lambda s: dataclasses.replace(
+        s, use_idx=np.where(np.arange(len(s.use_idx)) == 0, -1, s.use_idx)),
+    "make index out of range": lambda s: dataclasses.replace(
+        s, make_idx=np.where(np.arange(len(s.make_idx)) == 0, len(s.buf_size), s.make_idx)),
+    "pointer past the end": lambda s: dataclasses.replace(
+        s, use_ptr=np.append(s.use_ptr[:-1], s.use_ptr[-1] + 3)),
+    "pointer decreasing": lambda s: dataclasses.replace(
+        s, succ_ptr=np.concatenate([[0], s.succ_ptr[2:-1], s.succ_ptr[1:2], s.succ_ptr[-1:]])),
+    "short alloc": lambda s: dataclasses.replace(s, alloc=s.alloc[:-1]),
+    "pred counts inconsistent": lambda s: dataclasses.replace(s, pred_count=s.pred_count + 1),
+    "pending inconsistent": lambda s: dataclasses.replace(s, buf_pending=s.buf_pending + 1),
+    "negative size": lambda s: dataclasses.replace(s, buf_size=s.buf_size - 10**9),
+    "huge size": lambda s: dataclasses.replace(s, buf_size=s.buf_size + 2**61),
+    "pinned flags short": lambda s: dataclasses.replace(s, buf_pinned=s.buf_pinned[:-1]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORRUPTIONS))
+def test_core_rejects_corrupt_subproblems(name):
+    sub = sample_sub()
+    bad = CORRUPTIONS[name](sub)
+    order = np.arange(sub.k)
+    calls = [lambda: _heuristics.evaluate(bad, order),
+             lambda: _heuristics.greedy(bad, _heuristics.FREED_MINUS_ALLOCATED),
+             lambda: _search.search(bad, order, 10**12),
+             lambda: _bounds.reachability_bounds(bad, np.zeros(sub.k, dtype=np.int64))]
+    for call in calls:
+        with pytest.raises(ValueError):
+            call()
+
+
+def test_core_rejects_bad_orders_and_arguments():
+    sub = sample_sub()
+    n = sub.k
+    for order in ([0] * n, list(range(n - 1)), list(range(n)) + [0], [n] + list(range(1, n))):
+        with pytest.raises(ValueError):
+            _heuristics.evaluate(sub, order)
+        with pytest.raises(ValueError):
+            _search.search(sub, order, 10**12)
+    peak = _heuristics.evaluate(sub, np.arange(n))
+    with pytest.raises(ValueError, match="memory_limit"):
+        _search.search(sub, np.arange(n), peak, memory_limit=1000)
+    with pytest.raises(ValueError, match="incumbent_peak"):
+        _search.search(sub, np.arange(n), peak + 1)
+    with pytest.raises(ValueError, match="rule"):
+        _heuristics.greedy(sub, 7)
+
+
+def test_core_rejects_cycles():
+    sub = whole(lowmem.Graph([1, 1], [{"outputs": [0]}, {"inputs": [0], "outputs": [1]}], [1]))
+    cyclic = dataclasses.replace(sub, succ_ptr=np.array([0, 1, 2]), succ_idx=np.array([1, 0]),
+                                 pred_count=np.array([1, 1]))
+    with pytest.raises(ValueError, match="cycle"):
+        _heuristics.greedy(cyclic, _heuristics.LEAST_MEMORY)
+    with pytest.raises(ValueError, match="topological"):
+        _bounds.reachability_bounds(cyclic, np.zeros(2, dtype=np.int64))
+
+
+def comparable_to_all(graph):
+    """Nodes every other node reaches or is reached from (transitive closure)."""
+    n = graph.n_nodes
+    reach = np.eye(n, dtype=bool)
+    ptr, idx = graph.predecessors()
+    for v in range(n):
+        for p in idx[ptr[v]:ptr[v + 1]]:
+            reach[v] |= reach[p]                 # reach[v, u]: u is an ancestor of v
+    both = reach | reach.T
+    return [v for v in range(n) if both[v].all()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(graphs(max_nodes=9))
+def test_cut_positions_match_the_definition(g):
+    pred = g.predecessors()
+    succ = g.successors()
+    assert cut_positions(*pred, *succ).tolist() == comparable_to_all(g)
+    parts = segments(g)
+    assert np.concatenate(parts).tolist() if parts else [] == list(range(g.n_nodes))
+
+
+@settings(max_examples=200, deadline=None)
+@given(graphs(max_nodes=8))
+def test_static_bound_never_above_the_optimum(g):
+    assert static_lower_bound(whole(g)) <= bf.min_peak(g)
+
+
+@settings(max_examples=100, deadline=None)
+@given(graphs(max_nodes=8))
+def test_segment_bounds_never_above_the_optimum(g):
+    # Each segment's bound is a bound for the whole graph too.
+    tables = buffer_tables(g)
+    done = np.zeros(g.n_nodes, dtype=bool)
+    live = 0
+    best = bf.min_peak(g)
+    for nodes in segments(g):
+        sub = subproblem(tables, nodes, done, live)
+        assert static_lower_bound(sub) <= best
+        done[nodes] = True
+        live = sub.base + int(sub.buf_size[sub.buf_pinned.astype(bool)].sum())
+
+
+def test_small_memory_limit_still_gives_a_valid_order():
+    g = random_graph(random.Random(11), n_nodes=40)
+    s = lowmem.schedule(g, time_limit=0.5, memory_limit=2**20)
+    assert lowmem.peak(g, s.order) == s.peak <= s.default_peak
