@@ -1,0 +1,22 @@
+"""Run Theano functions in lowmem's minimum-peak-memory order.
+
+    import lowmem.theano as lt
+    f = theano.function(inputs, outputs, mode=lt.LowMemMode())
+    f(*args)            # the first call records sizes; then the lowmem order runs
+    print(lt.report(f))
+
+Importing this module makes Theano 1.0.5 work on Python 3.11 (it sets the
+``blas.ldflags`` flag's default before Theano is first imported, leaving
+flags the user set alone).
+"""
+
+from ._env import prepare_theano
+
+prepare_theano()
+
+from .linker import LowMemLinker, LowMemVM, Plan  # noqa: E402
+from .mode import LowMemMode, function  # noqa: E402
+from .translate import Translation, graph_from_fgraph  # noqa: E402
+
+__all__ = ["LowMemMode", "LowMemLinker", "LowMemVM", "Plan", "function",
+           "graph_from_fgraph", "Translation"]

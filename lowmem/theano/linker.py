@@ -1,0 +1,273 @@
+"""A Theano linker that runs Apply nodes in lowmem's order.
+
+Only Theano's Python loop VM follows a given order (DESIGN.md): the C VM
+and the lazy Stack VM evaluate on demand from the outputs. So the
+:class:`LowMemLinker` builds C thunks as usual and runs them from
+:class:`LowMemVM`, a loop over the thunks in the chosen order.
+
+Sizes are learned on the first call, so the user has nothing to do: that
+call runs in ``fgraph.toposort()`` order and records the bytes of every
+value and, with tracemalloc, each node's workspace (the peak a thunk
+reaches above what it leaves allocated). The function is then scheduled
+and every later call runs in the lowmem order.
+
+After each node the VM empties the storage cells the memory model frees
+at that step: a variable's cell once every node reading it has run (never
+a graph input's or an output's), and a fresh output nobody reads at once.
+A buffer is released when its last cell lets go of it (NumPy views keep
+their base alive), which is when the model frees it, so model and program
+agree.
+"""
+
+import time
+import tracemalloc
+import warnings
+from dataclasses import dataclass, field
+
+from theano.gof import link
+from theano.gof.vm import VM, VM_Linker
+
+from .. import scheduler
+from .shapes import shapes_from_examples, sizes_from_shapes
+from .translate import graph_from_fgraph, variable_nbytes
+
+# A thunk's transient allocations below this are Python-object noise.
+WORKSPACE_NOISE_BYTES = 4096
+
+
+@dataclass
+class Plan:
+    """How a compiled function runs, and why (see lowmem.theano.report)."""
+    translation: object         # translate.Translation (sizes from the first call)
+    schedule: object            # lowmem.Schedule
+    nodes: list                 # Apply nodes in execution order
+    cleared: list               # per step: Theano variables whose cells empty after it
+    record_seconds: float       # the recording (first) call
+    schedule_seconds: float
+    workspace_measured: bool
+    notes: list = field(default_factory=list)
+
+
+def clear_lists(fgraph, order):
+    """Per step of `order`: the variables whose storage cells can be emptied
+    after it. A variable goes after its last reader; an output of the node
+    that nobody reads goes at once; graph inputs and outputs never do."""
+    keep = set(fgraph.inputs) | set(fgraph.outputs)
+    last_reader = {}
+    for step, node in enumerate(order):
+        for var in node.inputs:
+            last_reader[var] = step
+    lists = [[] for _ in order]
+    for var, step in last_reader.items():
+        if var.owner is not None and var not in keep:
+            lists[step].append(var)
+    for step, node in enumerate(order):
+        for var in node.outputs:
+            if var not in last_reader and var not in keep:
+                lists[step].append(var)
+    return lists
+
+
+class LowMemVM(VM):
+    """Runs thunks in order, emptying cells as the memory model frees them.
+    The first call records sizes and workspace, then plans the order."""
+
+    def __init__(self, linker, fgraph, nodes, thunks, pre_call_clear, storage_map):
+        super().__init__(nodes, thunks, pre_call_clear)
+        self.allow_gc = True
+        self.linker = linker
+        self.fgraph = fgraph
+        self.storage_map = storage_map
+        self.plan = None
+        self.recorded = False
+        self._set_order(nodes, thunks)
+
+    def _set_order(self, nodes, thunks):
+        self.nodes, self.thunks = list(nodes), list(thunks)
+        self.post_thunk_clear = [[self.storage_map[v] for v in vars_]
+                                 for vars_ in clear_lists(self.fgraph, self.nodes)]
+        self.call_counts = [0] * len(self.nodes)
+        self.call_times = [0] * len(self.nodes)
+
+    def __call__(self):
+        for cell in self.pre_call_clear:
+            cell[0] = None
+        if not self.recorded:
+            self._record_and_plan()
+            return
+        node = thunk = None
+        try:
+            if self.time_thunks:
+                for i, (thunk, node, cells) in enumerate(
+                        zip(self.thunks, self.nodes, self.post_thunk_clear)):
+                    t0 = time.time()
+                    thunk()
+                    self.call_times[i] += time.time() - t0
+                    self.call_counts[i] += 1
+                    for cell in cells:
+                        cell[0] = None
+            else:
+                for thunk, node, cells in zip(self.thunks, self.nodes, self.post_thunk_clear):
+                    thunk()
+                    for cell in cells:
+                        cell[0] = None
+        except Exception:
+            link.raise_with_op(node, thunk)
+
+    def clear_storage(self):
+        keep = set(self.fgraph.inputs)
+        for var, cell in self.storage_map.items():
+            if var.owner is not None and var not in keep:
+                cell[0] = None
+
+    # ---------------------------------------------------------- first call
+    def _record(self):
+        """Run once in the current order; return sizes, shapes, workspace."""
+        storage = self.storage_map
+        sizes, shapes, workspace = {}, {}, {}
+        measure = not tracemalloc.is_tracing()   # never disturb the caller's tracing
+        if measure:
+            tracemalloc.start()
+        node = thunk = None
+        try:
+            for var in storage:
+                if var.owner is None:
+                    sizes[var] = variable_nbytes(var, storage[var][0])
+                    shapes[var] = getattr(storage[var][0], "shape", None)
+            for thunk, node, cells in zip(self.thunks, self.nodes, self.post_thunk_clear):
+                if measure:
+                    before = tracemalloc.get_traced_memory()[0]
+                    tracemalloc.reset_peak()
+                thunk()
+                allocated = 0
+                aliased = set(getattr(node.op, "view_map", {})) | set(
+                    getattr(node.op, "destroy_map", {}))
+                for pos, out in enumerate(node.outputs):
+                    value = storage[out][0]
+                    sizes[out] = variable_nbytes(out, value)
+                    shapes[out] = getattr(value, "shape", None)
+                    if pos not in aliased:
+                        allocated += sizes[out]
+                if measure:
+                    scratch = tracemalloc.get_traced_memory()[1] - before - allocated
+                    if scratch >= WORKSPACE_NOISE_BYTES:
+                        workspace[node] = scratch
+                for cell in cells:
+                    cell[0] = None
+        except Exception:
+            link.raise_with_op(node, thunk)
+        finally:
+            if measure:
+                tracemalloc.stop()
+        return sizes, shapes, workspace, measure
+
+    def _record_and_plan(self):
+        t0 = time.perf_counter()
+        sizes, shapes, workspace, measured = self._record()
+        self.plan_with(sizes, shapes, workspace, measured, time.perf_counter() - t0)
+
+    def plan_with(self, sizes, shapes, workspace, measured, record_seconds):
+        """Schedule with these sizes and run in that order from now on.
+        On failure, warn and keep Theano's toposort order."""
+        t1 = time.perf_counter()
+        self.recorded = True
+        try:
+            translation = graph_from_fgraph(self.fgraph, sizes, shapes, workspace,
+                                            name=self.linker.name or "theano-function")
+            result = scheduler.schedule(translation.graph, time_limit=self.linker.time_limit,
+                                        memory_limit=self.linker.memory_limit)
+        except Exception as e:      # the function still runs, in toposort order
+            warnings.warn(f"lowmem could not schedule this function ({type(e).__name__}: "
+                          f"{e}); it runs in Theano's toposort order", stacklevel=3)
+            return
+        thunk_of = dict(zip(self.nodes, self.thunks))
+        order = [translation.nodes[i] for i in result.order]
+        self._set_order(order, [thunk_of[n] for n in order])
+        self.plan = Plan(translation, result, order, clear_lists(self.fgraph, order),
+                         record_seconds, time.perf_counter() - t1, measured)
+
+
+def _plan_from_examples(linker, vm, input_storage):
+    """Plan `vm` at compile time from the linker's example inputs; on
+    failure warn and leave it to learn sizes on its first call."""
+    fgraph = linker.fgraph
+    t0 = time.perf_counter()
+    try:
+        if len(linker.example_inputs) > len(fgraph.inputs):
+            raise ValueError(f"{len(linker.example_inputs)} example inputs for a function of "
+                             f"{len(fgraph.inputs)} inputs")
+        examples = dict(zip(fgraph.inputs, linker.example_inputs))
+        for var, cell in zip(fgraph.inputs, input_storage):
+            if var not in examples and cell[0] is not None:   # shared variables
+                examples[var] = cell[0]
+        shapes = shapes_from_examples(fgraph, examples)
+    except Exception as e:
+        warnings.warn(f"lowmem could not size this function from its example inputs "
+                      f"({type(e).__name__}: {e}); it will learn sizes on its first call",
+                      stacklevel=4)
+        return
+    vm.plan_with(sizes_from_shapes(shapes), shapes, {}, False, time.perf_counter() - t0)
+
+
+class LowMemLinker(VM_Linker):
+    """VM_Linker whose VM runs C thunks in lowmem's minimum-peak order.
+
+    time_limit, memory_limit: passed to :func:`lowmem.schedule` when the
+    function is planned (on its first call). name: the graph's name in
+    reports. example_inputs: values or shapes of the function's explicit
+    inputs, in order: the function is then planned at compile time from
+    Theano's shape expressions (lowmem.theano.shapes), workspace unmeasured.
+    """
+
+    def __init__(self, time_limit=1.0, memory_limit=scheduler.DEFAULT_MEMORY_LIMIT,
+                 name=None, c_thunks=None, example_inputs=None, **ignored):
+        # Theano's VM_Linker options that would change the VM (cloop, lazy,
+        # callbacks) do not apply: this linker always uses its own loop VM.
+        super().__init__(allow_gc=True, use_cloop=False, lazy=False, c_thunks=c_thunks)
+        self.time_limit = time_limit
+        self.memory_limit = memory_limit
+        self.name = name
+        self.example_inputs = example_inputs
+
+    def accept(self, fgraph, no_recycling=None, profile=None):
+        if self.fgraph is not None and self.fgraph is not fgraph:
+            return type(self)(time_limit=self.time_limit, memory_limit=self.memory_limit,
+                              name=self.name, c_thunks=self.c_thunks,
+                              example_inputs=self.example_inputs).accept(
+                                  fgraph, no_recycling, profile)
+        self.fgraph = fgraph
+        self.no_recycling = no_recycling or []
+        self.profile = profile
+        return self
+
+    def make_all(self, profiler=None, input_storage=None, output_storage=None,
+                 storage_map=None):
+        fgraph = self.fgraph
+        order = list(fgraph.toposort())
+        input_storage, output_storage, storage_map = link.map_storage(
+            fgraph, order, input_storage, output_storage, storage_map)
+        compute_map = {var: [var.owner is None] for var in storage_map}
+        impl = None if self.c_thunks else "py"
+        thunks = []
+        for node in order:
+            try:
+                thunk = node.op.make_thunk(node, storage_map, compute_map, [], impl=impl)
+            except Exception as e:
+                e.args = ("The following error happened while compiling the node", node,
+                          "\n") + e.args
+                raise
+            if not hasattr(thunk, "lazy"):
+                thunk.lazy = False
+            thunk.inputs = [storage_map[v] for v in node.inputs]
+            thunk.outputs = [storage_map[v] for v in node.outputs]
+            thunks.append(thunk)
+        pre_call_clear = [storage_map[v] for v in self.no_recycling]
+        vm = LowMemVM(self, fgraph, order, thunks, pre_call_clear, storage_map)
+        vm.compute_map = compute_map
+        if self.example_inputs is not None:
+            _plan_from_examples(self, vm, input_storage)
+        return (vm,
+                [link.Container(var, cell) for var, cell in zip(fgraph.inputs, input_storage)],
+                [link.Container(var, cell, True)
+                 for var, cell in zip(fgraph.outputs, output_storage)],
+                thunks, order)
