@@ -6,12 +6,14 @@ Graph, GraphError, load      -- the graph model and its JSON format (graph.py)
 peak, memory_timeline,
 OrderError                   -- the reference memory model (model.py)
 schedule, Schedule           -- the exact minimum-peak scheduler (scheduler.py)
+plan_storage, StoragePlan    -- storage sharing and arena offsets for an order (storage.py)
 """
 
 from .graph import Graph, GraphError, load
 from .model import OrderError, memory_timeline, peak
 from .scheduler import Schedule, schedule
+from .storage import StoragePlan, plan_storage
 
 __all__ = ["Graph", "GraphError", "load", "OrderError", "memory_timeline", "peak",
-           "Schedule", "schedule"]
+           "Schedule", "schedule", "StoragePlan", "plan_storage"]
 __version__ = "0.1.0"

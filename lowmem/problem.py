@@ -23,6 +23,7 @@ class BufferTables:
     """Buffers of a whole graph (all arrays int64 unless noted).
 
     var_buffer[v]     buffer holding variable v, or -1 (graph-input storage)
+    buf_owner[b]      the variable that owns buffer b (a non-aliased output)
     buf_size[b]       bytes; buf_producer[b]: node that allocates it
     buf_pinned[b]     bool: holds a graph output, so never freed
     reader_ptr/idx    CSR: distinct nodes reading any variable of buffer b
@@ -32,6 +33,7 @@ class BufferTables:
     pred_ptr/idx, succ_ptr/idx: the graph's dependency CSR
     """
     var_buffer: np.ndarray
+    buf_owner: np.ndarray
     buf_size: np.ndarray
     buf_producer: np.ndarray
     buf_pinned: np.ndarray
@@ -55,16 +57,14 @@ class BufferTables:
 
 def buffer_tables(graph):
     """Build the :class:`BufferTables` of `graph` in O(nodes + edges)."""
-    nv = graph.n_vars
-    # Resolve alias chains: the root variable owning each variable's storage.
-    # Aliases always point to an input of the producing node, so producers
-    # run earlier in the (valid) listed order; walking nodes in that order
-    # resolves every chain with one lookup.
+    nv, n_nodes = graph.n_vars, graph.n_nodes
+    # Resolve alias chains to the root variable owning the storage: each
+    # round follows one more link (chains are short in practice).
     root = np.arange(nv, dtype=np.int64)
-    for n in range(graph.n_nodes):
-        for v in graph.node_outputs(n):
-            if graph.var_alias_kind[v] != NO_ALIAS:
-                root[v] = root[graph.var_alias_of[v]]
+    aliased = np.flatnonzero(graph.var_alias_kind != NO_ALIAS)
+    while len(aliased):
+        root[aliased] = root[graph.var_alias_of[aliased]]
+        aliased = aliased[graph.var_alias_kind[root[aliased]] != NO_ALIAS]
     owned = (graph.var_producer >= 0) & (graph.var_alias_kind == NO_ALIAS)
     buf_of_root = np.full(nv, -1, dtype=np.int64)
     buf_vars = np.flatnonzero(owned)
@@ -78,24 +78,30 @@ def buffer_tables(graph):
     out_bufs = var_buffer[graph.outputs] if len(graph.outputs) else np.zeros(0, np.int64)
     buf_pinned[out_bufs[out_bufs >= 0]] = True
 
-    uses, makes = [], []
-    readers = [[] for _ in range(nb)]
-    for n in range(graph.n_nodes):
-        used = var_buffer[graph.node_inputs(n)]
-        used = np.unique(used[used >= 0])
-        uses.append(used)
-        for b in used:
-            readers[b].append(n)
-        outs = graph.node_outputs(n)
-        makes.append(var_buffer[outs[owned[outs]]])
-    use_ptr, use_idx = _csr(uses)
-    make_ptr, make_idx = _csr(makes)
-    reader_ptr, reader_idx = _csr(readers)
-    node_alloc = np.array([int(buf_size[m].sum()) for m in makes], dtype=np.int64)
+    # Distinct (node, buffer) read pairs, sorted by node then buffer.
+    in_row = np.repeat(np.arange(n_nodes, dtype=np.int64), np.diff(graph.in_ptr))
+    in_buf = var_buffer[graph.in_idx]
+    keep = in_buf >= 0
+    pairs = np.unique(in_row[keep] * max(nb, 1) + in_buf[keep])
+    use_row, use_idx = pairs // max(nb, 1), pairs % max(nb, 1)
+    use_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(use_row, minlength=n_nodes), out=use_ptr[1:])
+    by_buffer = np.lexsort((use_row, use_idx))
+    reader_idx = use_row[by_buffer]
+    reader_ptr = np.zeros(nb + 1, dtype=np.int64)
+    np.cumsum(np.bincount(use_idx, minlength=nb), out=reader_ptr[1:])
+    # Buffers each node makes: its owned outputs, in output order.
+    out_row = np.repeat(np.arange(n_nodes, dtype=np.int64), np.diff(graph.out_ptr))
+    made = owned[graph.out_idx]
+    make_idx = var_buffer[graph.out_idx[made]]
+    make_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(out_row[made], minlength=n_nodes), out=make_ptr[1:])
+    node_alloc = np.zeros(n_nodes, dtype=np.int64)
+    np.add.at(node_alloc, out_row[made], buf_size[make_idx])
     pred_ptr, pred_idx = graph.predecessors()
     succ_ptr, succ_idx = graph.successors()
-    return BufferTables(var_buffer, buf_size, buf_producer, buf_pinned, reader_ptr, reader_idx,
-                        use_ptr, use_idx, make_ptr, make_idx, node_alloc,
+    return BufferTables(var_buffer, buf_vars.astype(np.int64), buf_size, buf_producer,
+                        buf_pinned, reader_ptr, reader_idx, use_ptr, use_idx, make_ptr, make_idx, node_alloc,
                         graph.node_workspace.astype(np.int64), pred_ptr, pred_idx,
                         succ_ptr, succ_idx)
 
