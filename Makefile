@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.lowmem-installed
 # Keep any flags the caller gave; only add the default when none were given.
 export THEANO_FLAGS ?= blas.ldflags=
 
-.PHONY: all venv build test demo bench clean distclean
+.PHONY: all venv build test demo bench bench-theano clean distclean
 
 all: build
 
@@ -36,10 +36,13 @@ test: build
 	  exit $$s; }
 
 demo: build
-	$(VENV)/bin/lowmem schedule lowmem/examples/theano_profiling_k8.json
+	$(VENV)/bin/lowmem demo --out demo-output
 
 bench: build
 	$(VPY) -m benchmarks.run
+
+bench-theano: build
+	$(VPY) -m benchmarks.run_theano
 
 clean:
 	rm -rf build lowmem/*.so lowmem/_*.c *.egg-info

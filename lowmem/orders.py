@@ -4,8 +4,9 @@ import numpy as np
 
 
 def dfs_postorder(graph):
-    """Depth-first post-order from the graph outputs, each node's inputs
-    visited first to last (then its ``orderings`` predecessors).
+    """Depth-first post-order from the graph outputs: each node's
+    ``orderings`` predecessors first (in listed order), then its inputs
+    first to last, as Theano's C VM does (lazylinker_c.c, lazy_rec_eval).
 
     This is the order Theano's default C VM really runs (DESIGN.md). Nodes
     no output depends on follow, visited the same way in listed order.
@@ -19,7 +20,7 @@ def dfs_postorder(graph):
         extra[b].append(int(a))
     for n in range(n_nodes):
         producers = [int(graph.var_producer[v]) for v in graph.node_inputs(n)]
-        deps.append([p for p in producers if p >= 0] + extra[n])
+        deps.append(sorted(set(extra[n])) + [p for p in producers if p >= 0])
     roots = [int(graph.var_producer[v]) for v in graph.outputs if graph.var_producer[v] >= 0]
     roots += range(n_nodes)
 

@@ -80,16 +80,16 @@ def _plan_segment(tables, nodes, done_before, live_before, dfs_rank):
     return _Segment(sub, candidates[best], peaks[best], static_lower_bound(sub), peaks)
 
 
-def _improve(plan, lower, deadline, memory_limit, stats):
+def _improve(plan, good_enough, deadline, memory_limit, stats):
     """Branch and bound on one segment until its order is proven optimal,
-    reaches `lower` (a bound on the whole graph: nothing below it helps),
-    or the deadline passes."""
+    peaks at or below `good_enough` (a bound on the whole graph, plus any
+    tolerance: nothing below it helps), or the deadline passes."""
     remaining = deadline - time.perf_counter()
     if remaining <= 0:
         stats["timed_out"] = True
         return
     result = _search.search(plan.sub, plan.order, plan.peak, static_lb=plan.lower_bound,
-                            stop_at=max(lower, plan.lower_bound), time_limit=remaining,
+                            stop_at=max(good_enough, plan.lower_bound), time_limit=remaining,
                             memory_limit=memory_limit)
     for key in ("states", "memo_hits", "forced"):
         stats[key] += result[key]
@@ -109,7 +109,8 @@ def _check_args(graph, time_limit, memory_limit):
         raise ValueError(f"memory_limit must be at least 1 MiB (in bytes), got {memory_limit!r}")
 
 
-def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose=True):
+def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose=True,
+             tolerance_bytes=0, tolerance_ratio=0.0):
     """Find the order of `graph`'s nodes with the lowest peak memory.
 
     Parameters
@@ -123,6 +124,10 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
     decompose : bool
         Split the graph at nodes every order runs at the same place
         (exact; off only to test that it is).
+    tolerance_bytes, tolerance_ratio : int, float
+        Stop searching once the peak is within max(tolerance_bytes,
+        tolerance_ratio * lower bound) of the lower bound (default 0: search
+        until proven or out of time). ``optimal`` still means proven.
 
     Returns
     -------
@@ -134,6 +139,8 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
     and bound, exponential in the worst case but bounded by `time_limit`.
     """
     _check_args(graph, time_limit, memory_limit)
+    if not tolerance_bytes >= 0 or not tolerance_ratio >= 0:
+        raise ValueError("tolerances must be >= 0")
     t0 = time.perf_counter()
     # Keep a little of the time for cleaning up (freeing a large memo table).
     deadline = t0 + time_limit - min(CLEANUP_SHARE * time_limit, CLEANUP_MAX_SECONDS)
@@ -154,11 +161,15 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
     stats = {"states": 0, "memo_hits": 0, "forced": 0, "segments": len(plans),
              "searched_segments": 0, "timed_out": False, "memo_entries": 0}
     lower = max((p.lower_bound for p in plans), default=0)
+
+    def good_enough():
+        return lower + max(int(tolerance_bytes), int(tolerance_ratio * lower))
+
     for plan in sorted(plans, key=lambda p: -p.peak):
-        if plan.peak <= lower:
+        if plan.peak <= good_enough():
             break
         stats["searched_segments"] += 1
-        _improve(plan, lower, deadline, int(memory_limit), stats)
+        _improve(plan, good_enough(), deadline, int(memory_limit), stats)
         lower = max(lower, plan.lower_bound)
         if stats["timed_out"]:
             break

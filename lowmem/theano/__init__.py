@@ -20,3 +20,6 @@ from .translate import Translation, graph_from_fgraph  # noqa: E402
 
 __all__ = ["LowMemMode", "LowMemLinker", "LowMemVM", "Plan", "function",
            "graph_from_fgraph", "Translation"]
+from .measure import measure_call, measure_steps, modelled_peaks  # noqa: E402
+from .report import Report, report  # noqa: E402
+__all__ += ["measure_call", "measure_steps", "modelled_peaks", "Report", "report"]

@@ -3,7 +3,7 @@
 from theano.compile.mode import Mode
 
 from .. import scheduler
-from .linker import LowMemLinker
+from .linker import DEFAULT_TIME_LIMIT, LowMemLinker
 
 
 class LowMemMode(Mode):
@@ -22,6 +22,8 @@ class LowMemMode(Mode):
         Seconds the scheduler may spend on each function (on its first call).
     memory_limit : int
         Bytes the scheduler's search may use.
+    tolerance_bytes, tolerance_ratio : stop the search this close to the
+        lower bound (default 4 KiB or 0.01%, see LowMemLinker).
     optimizer : Theano optimizer or name, default Theano's configured one.
     linker : a LowMemLinker to use instead (Theano's Mode.clone passes it).
 
@@ -29,10 +31,11 @@ class LowMemMode(Mode):
     VM: both branches are computed and the order accounts for both.
     """
 
-    def __init__(self, time_limit=1.0, memory_limit=scheduler.DEFAULT_MEMORY_LIMIT,
-                 optimizer="default", linker=None):
+    def __init__(self, time_limit=DEFAULT_TIME_LIMIT, memory_limit=scheduler.DEFAULT_MEMORY_LIMIT,
+                 optimizer="default", linker=None, **schedule_options):
         if linker is None:
-            linker = LowMemLinker(time_limit=time_limit, memory_limit=memory_limit)
+            linker = LowMemLinker(time_limit=time_limit, memory_limit=memory_limit,
+                                  **schedule_options)
         elif not isinstance(linker, LowMemLinker):
             raise TypeError(f"LowMemMode needs a LowMemLinker, got {type(linker).__name__}")
         super().__init__(linker=linker, optimizer=optimizer)
@@ -42,7 +45,7 @@ class LowMemMode(Mode):
                 f"optimizer={self.provided_optimizer})")
 
 
-def function(inputs, outputs=None, mode=None, time_limit=1.0,
+def function(inputs, outputs=None, mode=None, time_limit=DEFAULT_TIME_LIMIT,
              memory_limit=scheduler.DEFAULT_MEMORY_LIMIT, example_inputs=None, **kwargs):
     """``theano.function`` compiled with :class:`LowMemMode`.
 

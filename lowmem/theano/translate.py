@@ -15,6 +15,8 @@ may free the viewed inputs before the program does.
 
 from dataclasses import dataclass
 
+from theano.ifelse import IfElse
+
 from ..graph import Graph
 
 
@@ -37,18 +39,27 @@ def variable_nbytes(var, value):
         return int(getattr(value, "nbytes", 0) or 0)
 
 
-def _aliases(node):
-    """lowmem aliases of an Apply node: {output position: {input, kind}}."""
+def _aliases(node, copies=()):
+    """lowmem aliases of an Apply node: {output position: {input, kind}},
+    leaving out the (node, output position) pairs in `copies`.
+
+    IfElse declares its outputs views of the true branch but returns copies
+    of the false one, so which it is depends on the call: its outputs are
+    counted as buffers of their own, which errs on the safe side.
+    """
+    if isinstance(node.op, IfElse):
+        return {}
     out = {}
     for kind, table in (("view", getattr(node.op, "view_map", {})),
                         ("destroy", getattr(node.op, "destroy_map", {}))):
         for o, ins in table.items():
-            if len(ins) == 1 and 0 <= o < len(node.outputs):
+            if len(ins) == 1 and 0 <= o < len(node.outputs) and (node, o) not in copies:
                 out[str(o)] = {"input": int(ins[0]), "kind": kind}
     return out
 
 
-def graph_from_fgraph(fgraph, sizes, shapes=None, workspace=None, name="theano-function"):
+def graph_from_fgraph(fgraph, sizes, shapes=None, workspace=None, name="theano-function",
+                      copies=()):
     """Build the lowmem Graph of `fgraph`.
 
     Parameters
@@ -60,6 +71,10 @@ def graph_from_fgraph(fgraph, sizes, shapes=None, workspace=None, name="theano-f
         Theano variable -> shape tuple (recorded for storage sharing).
     workspace : dict, optional
         Apply node -> scratch bytes it allocates and frees while running.
+    copies : set, optional
+        (Apply node, output position) pairs the op declares a view or
+        destroy alias but that were seen not to share the input's memory
+        (a copy, e.g. Reshape of a non-contiguous array): buffers of their own.
 
     Returns a :class:`Translation`.
     """
@@ -83,7 +98,7 @@ def graph_from_fgraph(fgraph, sizes, shapes=None, workspace=None, name="theano-f
         entry = {"name": f"{node.op}",
                  "inputs": [vid(v) for v in node.inputs],
                  "outputs": [vid(v) for v in node.outputs]}
-        aliases = _aliases(node)
+        aliases = _aliases(node, copies)
         if aliases:
             entry["aliases"] = aliases
         ws = int(workspace.get(node, 0))
