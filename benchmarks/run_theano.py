@@ -299,9 +299,9 @@ def main(argv=None):
                     help=f"only {', '.join(theano_zoo.QUICK_MODELS)} (a few minutes)")
     ap.add_argument("--models", nargs="+", metavar="NAME",
                     help=f"only these models (of {', '.join(theano_zoo.MODELS)})")
-    ap.add_argument("--time-limit", type=float, default=1.0,
-                    help="LowMemMode's scheduling time limit per function (default 1.0, "
-                         "LowMemMode's default)")
+    ap.add_argument("--time-limit", type=float, default=None,
+                    help="LowMemMode's scheduling time limit per function (default: "
+                         "LowMemMode's own, lowmem.theano.linker.DEFAULT_TIME_LIMIT)")
     ap.add_argument("--memory-limit", type=float, default=256,
                     help="lowmem search memory limit, MiB (default 256)")
     ap.add_argument("--calls", type=int, default=None,
@@ -313,6 +313,9 @@ def main(argv=None):
                     help="also save each recorded graph as DIR/<model>.json (lowmem-graph "
                          "format, for `lowmem schedule`)")
     args = ap.parse_args(argv)
+    if args.time_limit is None:
+        from lowmem.theano.linker import DEFAULT_TIME_LIMIT
+        args.time_limit = DEFAULT_TIME_LIMIT
     if args.calls is None:
         args.calls = 3 if args.quick else 5
     if args.calls < 1:

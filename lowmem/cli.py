@@ -1,6 +1,7 @@
 """The ``lowmem`` command (also ``python -m lowmem``).
 
     lowmem schedule FILE.json [--time-limit S] [--memory-limit MB] [--json]
+    lowmem plan FILE.json [--order best|default] [--time-limit S] [--json]
     lowmem demo [--out DIR] [--time-limit S] [--model NAME] [--calls N]
 
 Bad input (a missing or unreadable file, invalid JSON, an invalid graph, a
@@ -12,6 +13,7 @@ import argparse
 import json
 import math
 import sys
+import time
 
 from .graph import GraphError, load
 
@@ -64,6 +66,28 @@ On a clean machine Theano first compiles its C code into ~/.theano, which
 takes a minute or two; later runs take seconds. Progress is on stderr.
 """
 
+_PLAN_DESCRIPTION = """\
+Plan storage for FILE's nodes run in an order: which arrays can share one
+storage cell (same dtype and shape, lifetimes that do not overlap, never
+a graph output; pairings never raise the order's peak), and an offset for
+every buffer in one arena so that buffers live at the same step never
+overlap. Shapes and dtypes come from the file's variables; variables
+without them never share a cell.
+"""
+
+_PLAN_EPILOG = """\
+Output: by default a human-readable report. With --json, exactly one JSON
+object on standard output:
+  {"name", "nodes", "order", "peak", "order_peak", "lower_bound",
+   "arena_bytes", "cells", "allocations", "buffers", "seconds"}
+where "order" is "best" or "default", peak is the order's peak with cells
+held for reuse counted (never above order_peak), lower_bound the most bytes
+of buffers live at one step, cells the distinct storage cells, allocations
+the buffers the plan allocates per call, buffers those the graph has.
+
+Exit status: 0 on success; 2 on bad input, with one line on standard error.
+"""
+
 _DEMO_EPILOG = """\
 Exit status: 0 when both modes give equal results; 1 when they differ;
 2 on bad input (a bad option value, an output directory that cannot be
@@ -111,6 +135,24 @@ def _build_parser():
     sched.add_argument("--json", action="store_true",
                        help="print one JSON object instead of the human-readable report")
     sched.set_defaults(run=_cmd_schedule)
+
+    plan = commands.add_parser(
+        "plan",
+        help="plan which arrays share storage, and arena offsets, for an order",
+        description=_PLAN_DESCRIPTION,
+        epilog=_PLAN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    plan.add_argument("file", metavar="FILE.json",
+                      help='graph file in the lowmem-graph JSON format ("-" for stdin)')
+    plan.add_argument("--order", choices=("best", "default"), default="best",
+                      help="plan for lowmem's best order (default) or the listed order")
+    plan.add_argument("--time-limit", metavar="S", default="1.0",
+                      help="seconds to search for the best order (default 1.0; with "
+                           "--order best)")
+    plan.add_argument("--json", action="store_true",
+                      help="print one JSON object instead of the human-readable report")
+    plan.set_defaults(run=_cmd_plan)
 
     demo = commands.add_parser(
         "demo",
@@ -232,6 +274,39 @@ def _cmd_schedule(args, out):
         # totals beyond its 64-bit range).
         raise _BadInput(f"{args.file}: cannot schedule this graph: {e}") from None
     print(_json_report(graph, s) if args.json else _human_report(graph, s), file=out)
+    return EXIT_OK
+
+
+def _cmd_plan(args, out):
+    from .scheduler import schedule
+    from .storage import plan_storage
+    time_limit = _number(args.time_limit, "--time-limit", 0, allow_inf=True)
+    graph = _read_graph(args.file)
+    t0 = time.perf_counter()
+    try:
+        order = schedule(graph, time_limit=time_limit).order if args.order == "best" else None
+        p = plan_storage(graph, order)
+    except (ValueError, OverflowError) as e:
+        raise _BadInput(f"{args.file}: cannot plan this graph: {e}") from None
+    seconds = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps({"name": graph.name, "nodes": graph.n_nodes, "order": args.order,
+                          "peak": p.peak, "order_peak": p.order_peak,
+                          "lower_bound": p.lower_bound, "arena_bytes": p.arena_bytes,
+                          "cells": p.cells, "allocations": p.allocations,
+                          "buffers": p.buffers, "seconds": seconds}), file=out)
+        return EXIT_OK
+    ratio = p.arena_bytes / p.lower_bound if p.lower_bound else 1.0
+    print("\n".join([
+        f"graph:           {graph.name} ({graph.n_nodes:,} nodes, {p.buffers:,} buffers)",
+        f"order:           {args.order}, peak {format_bytes(p.order_peak)}",
+        f"with sharing:    peak {format_bytes(p.peak)}",
+        f"cells:           {p.cells:,} storage cells for {p.buffers:,} buffers "
+        f"({p.buffers - p.cells:,} allocations per call saved)",
+        f"arena:           {format_bytes(p.arena_bytes)}, {ratio:.4f} x the lower bound "
+        f"({format_bytes(p.lower_bound)} live at once; placed by {p.arena_key})",
+        f"seconds:         {seconds:.3f} (storage plan {p.seconds:.3f})",
+    ]), file=out)
     return EXIT_OK
 
 

@@ -1,5 +1,6 @@
 """The lowmem command: in process through main(), and once as `python -m lowmem`."""
 
+import glob
 import json
 import os
 import subprocess
@@ -241,3 +242,35 @@ def test_python_dash_m_bad_input(tmp_path):
     assert r.returncode == 2
     assert r.stdout == ""
     assert r.stderr.count("\n") == 1 and "none.json" in r.stderr
+
+
+# ------------------------------------------------------------------- plan
+EXAMPLES = sorted(glob.glob(os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "lowmem", "examples", "*.json")))
+
+
+def test_plan_json_matches_plan_storage(capsys):
+    assert EXAMPLES
+    for path in EXAMPLES:
+        for kind in ("best", "default"):
+            status, out, err = run(capsys, "plan", path, "--order", kind, "--json",
+                                   "--time-limit", "0.2")
+            assert status == 0 and err == ""
+            obj = json.loads(out)
+            g = lowmem.load(path)
+            order = lowmem.schedule(g, time_limit=0.2).order if kind == "best" else None
+            p = lowmem.plan_storage(g, order)
+            assert obj["order"] == kind and obj["nodes"] == g.n_nodes
+            assert obj["buffers"] == p.buffers and obj["lower_bound"] == p.lower_bound
+            assert obj["peak"] <= obj["order_peak"]
+            assert obj["lower_bound"] <= obj["arena_bytes"]
+            assert obj["allocations"] == obj["cells"] <= obj["buffers"]
+
+
+def test_plan_human_and_errors(capsys, tmp_path):
+    status, out, err = run(capsys, "plan", EXAMPLES[0])
+    assert status == 0 and "arena:" in out and "cells:" in out and "lower bound" in out
+    status, out, err = run(capsys, "plan", str(tmp_path / "missing.json"))
+    assert status == 2 and out == "" and err.count("\n") == 1 and "missing.json" in err
+    status, out, err = run(capsys, "plan", EXAMPLES[0], "--order", "worst")
+    assert status == 2 and err.count("\n") == 1
