@@ -170,7 +170,7 @@ def bench_entry(entry, args):
         graph = plan.translation.graph
         row["peak_at_time_limit"] = {f"{t:g}": int(lowmem.schedule(
             graph, time_limit=t, memory_limit=int(args.memory_limit * MiB)).peak)
-            for t in SHORTER_LIMITS if t < args.time_limit}
+            for t in SHORTER_LIMITS if args.time_limit is None or t < args.time_limit}
         if args.save_graphs:
             os.makedirs(args.save_graphs, exist_ok=True)
             graph.save(os.path.join(args.save_graphs, f"{entry.name}.json"))
@@ -233,10 +233,10 @@ def time_table(rows):
 
 
 def limits_table(rows, args):
-    limits = [t for t in SHORTER_LIMITS if t < args.time_limit]
+    limits = [t for t in SHORTER_LIMITS if args.time_limit is None or t < args.time_limit]
     header = (["model", "nodes", "C VM order MiB"]
               + [f"lowmem MiB, {t:g} s" + (" (heuristics)" if t == 0 else "") for t in limits]
-              + [f"lowmem MiB, {args.time_limit:g} s (this run)", "lower bound MiB"])
+              + [f"lowmem MiB, {limit_text(args.time_limit)} (this run)", "lower bound MiB"])
     body = [[r["name"], r.get("nodes", ""), mib(r.get("default_vm_peak"))]
             + [mib(r.get("peak_at_time_limit", {}).get(f"{t:g}")) for t in limits]
             + [mib(r.get("peak")), mib(r.get("lower_bound"))] for r in rows]
@@ -254,7 +254,7 @@ def report_markdown(rows, args, results):
     md = [f"# lowmem on Theano models{' (quick)' if args.quick else ''}", "",
           f"{env['date']}; lowmem {env['lowmem']}"
           + (f" ({env['commit']})" if env["commit"] else "") + f"; Python {env['python']}, NumPy {env['numpy']}; {env['machine']}.",
-          f"LowMemMode time limit {args.time_limit:g} s per function. Measured peaks: "
+          f"LowMemMode time limit {limit_text(args.time_limit)} per function. Measured peaks: "
           f"tracemalloc, a call after the first, same inputs and initial weights in both modes. "
           f"Compile time: the default mode, a second compile of the same graph in the same "
           f"process (warm cache: Theano's C code already built and loaded).", "",
@@ -292,6 +292,13 @@ def report_markdown(rows, args, results):
     return "\n".join(md) + "\n"
 
 
+def limit_text(time_limit):
+    """'0.25 s', or for LowMemMode's default (None) what 'auto' means."""
+    if time_limit is None:
+        return "auto (10% of the function's compile time, 20 ms to 1 s)"
+    return f"{time_limit:g} s"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run_theano",
                                  description=__doc__.split("\n\n")[0])
@@ -313,9 +320,6 @@ def main(argv=None):
                     help="also save each recorded graph as DIR/<model>.json (lowmem-graph "
                          "format, for `lowmem schedule`)")
     args = ap.parse_args(argv)
-    if args.time_limit is None:
-        from lowmem.theano.linker import DEFAULT_TIME_LIMIT
-        args.time_limit = DEFAULT_TIME_LIMIT
     if args.calls is None:
         args.calls = 3 if args.quick else 5
     if args.calls < 1:

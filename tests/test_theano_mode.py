@@ -110,3 +110,29 @@ def test_scheduling_failure_falls_back_to_toposort(monkeypatch):
             assert_same(f(*args), g(*args))
     with pytest.raises(RuntimeError, match="could not schedule"):
         lt.report(f)
+
+
+def test_auto_time_limit_is_a_share_of_compile_time():
+    from lowmem.theano.linker import AUTO_TIME_MAX, AUTO_TIME_MIN, AUTO_TIME_SHARE
+    x = T.matrix("x")
+    f = theano.function([x], [T.exp(x).sum(), (x * 2).T.dot(x)], mode=lt.LowMemMode())
+    f(np.ones((64, 64)))
+    vm = f.fn
+    assert vm.linker.time_limit is None and vm.compile_seconds > 0
+    budget = vm.search_seconds()
+    assert budget == min(AUTO_TIME_MAX, max(AUTO_TIME_MIN, AUTO_TIME_SHARE * vm.compile_seconds))
+    assert vm.plan.schedule.stats["seconds"] <= budget + 0.05
+    assert lt.LowMemMode(time_limit=0.5).linker.time_limit == 0.5
+
+
+def test_memory_profiler_gets_theanos_stack_vm():
+    # Theano's memory profiler describes its Stack VM; LowMemMode defers to it.
+    saved = theano.config.profile, theano.config.profile_memory
+    theano.config.profile, theano.config.profile_memory = True, True
+    try:
+        x = T.vector("x")
+        f = theano.function([x], T.exp(x) * 2, mode=lt.LowMemMode())
+        assert isinstance(f.fn, theano.gof.vm.Stack)
+        assert np.allclose(f(np.ones(3)), 2 * np.e)
+    finally:
+        theano.config.profile, theano.config.profile_memory = saved

@@ -17,6 +17,10 @@ a graph input's or an output's), and a fresh output nobody reads at once.
 A buffer is released when its last cell lets go of it (NumPy views keep
 their base alive), which is when the model frees it, so model and program
 agree.
+
+Under Theano's memory profiler (``profile`` and ``profile_memory`` flags)
+the linker builds Theano's own Stack VM instead, as Theano's VM_Linker
+does, so the profiler's figures keep their meaning.
 """
 
 import time
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from theano import config
 from theano.gof import link
 from theano.gof.vm import VM, VM_Linker
 
@@ -35,10 +40,12 @@ from .translate import graph_from_fgraph, variable_nbytes
 
 # A thunk's transient allocations below this are Python-object noise.
 WORKSPACE_NOISE_BYTES = 4096
-# Scheduling defaults for compiled functions: a short search, stopped at
-# near-ties (measured on the Theano zoo: 0.1 s found peaks within 264 bytes
-# of a 1 s search on all 16 models).
-DEFAULT_TIME_LIMIT = 0.25
+# Scheduling defaults for compiled functions: a search of 10% of the time
+# Theano took to compile the function (at least 20 ms, at most 1 s),
+# stopped at near-ties. Measured on the Theano zoo: 0.1 s found the same
+# peaks as 1 s on all 16 models, and heuristics alone on 15.
+DEFAULT_TIME_LIMIT = None       # None: "auto", the share below
+AUTO_TIME_SHARE, AUTO_TIME_MIN, AUTO_TIME_MAX = 0.10, 0.02, 1.0
 DEFAULT_TOLERANCE_BYTES = 4096
 DEFAULT_TOLERANCE_RATIO = 1e-4
 
@@ -107,6 +114,7 @@ class LowMemVM(VM):
         self.storage_map = storage_map
         self.plan = None
         self.plan_error = None      # why there is no plan, if scheduling failed
+        self.compile_seconds = 0.0  # set by the linker once the thunks are made
         self.recorded = False
         self._set_order(nodes, thunks)
 
@@ -196,6 +204,13 @@ class LowMemVM(VM):
         sizes, shapes, workspace, copies, measured = self._record()
         self.plan_with(sizes, shapes, workspace, measured, time.perf_counter() - t0, copies)
 
+    def search_seconds(self):
+        """The scheduler's time limit: the linker's, or with "auto" (None) a
+        share of the time Theano took to compile this function."""
+        if self.linker.time_limit is not None:
+            return self.linker.time_limit
+        return min(AUTO_TIME_MAX, max(AUTO_TIME_MIN, AUTO_TIME_SHARE * self.compile_seconds))
+
     def plan_with(self, sizes, shapes, workspace, measured, record_seconds, copies=()):
         """Schedule with these sizes and run in that order from now on.
         On failure, warn and keep Theano's toposort order."""
@@ -205,7 +220,7 @@ class LowMemVM(VM):
             translation = graph_from_fgraph(self.fgraph, sizes, shapes, workspace,
                                             name=self.linker.name or "theano-function",
                                             copies=copies)
-            result = scheduler.schedule(translation.graph, time_limit=self.linker.time_limit,
+            result = scheduler.schedule(translation.graph, time_limit=self.search_seconds(),
                                         memory_limit=self.linker.memory_limit,
                                         tolerance_bytes=self.linker.tolerance_bytes,
                                         tolerance_ratio=self.linker.tolerance_ratio)
@@ -248,9 +263,11 @@ class LowMemLinker(VM_Linker):
 
     time_limit, memory_limit, tolerance_bytes, tolerance_ratio: passed to
     :func:`lowmem.schedule` when the function is planned (on its first
-    call); the defaults stop the search within 4 KiB or 0.01% of the lower
-    bound, so near-ties (a few shape scalars) do not cost the whole time
-    limit. name: the graph's name in reports. example_inputs: values or shapes of the function's explicit
+    call). time_limit None ("auto", the default) gives the search 10% of the
+    time Theano took to compile the function (20 ms to 1 s); the tolerances
+    stop it within 4 KiB or 0.01% of the lower bound, so near-ties (a few
+    shape scalars) do not cost the whole time limit. name: the graph's name
+    in reports. example_inputs: values or shapes of the function's explicit
     inputs, in order: the function is then planned at compile time from
     Theano's shape expressions (lowmem.theano.shapes), workspace unmeasured.
     """
@@ -271,12 +288,13 @@ class LowMemLinker(VM_Linker):
 
     def accept(self, fgraph, no_recycling=None, profile=None):
         if self.fgraph is not None and self.fgraph is not fgraph:
-            return type(self)(time_limit=self.time_limit, memory_limit=self.memory_limit,
-                              name=self.name, c_thunks=self.c_thunks,
-                              example_inputs=self.example_inputs,
-                              tolerance_bytes=self.tolerance_bytes,
-                              tolerance_ratio=self.tolerance_ratio).accept(
-                                  fgraph, no_recycling, profile)
+            fresh = type(self)(time_limit=self.time_limit, memory_limit=self.memory_limit,
+                               name=self.name, c_thunks=self.c_thunks,
+                               example_inputs=self.example_inputs,
+                               tolerance_bytes=self.tolerance_bytes,
+                               tolerance_ratio=self.tolerance_ratio)
+            fresh.compile_started = getattr(self, "compile_started", None)
+            return fresh.accept(fgraph, no_recycling, profile)
         self.fgraph = fgraph
         self.no_recycling = no_recycling or []
         self.profile = profile
@@ -284,6 +302,13 @@ class LowMemLinker(VM_Linker):
 
     def make_all(self, profiler=None, input_storage=None, output_storage=None,
                  storage_map=None):
+        if (config.profile or config.print_global_stats) and config.profile_memory:
+            # Theano's memory profiler switches every VM to its Stack VM and
+            # describes that VM's order; do the same, so its figures mean
+            # what they mean elsewhere (lowmem.theano.report describes the
+            # lowmem order).
+            return VM_Linker.make_all(self, profiler, input_storage, output_storage,
+                                      storage_map)
         fgraph = self.fgraph
         order = list(fgraph.toposort())
         input_storage, output_storage, storage_map = link.map_storage(
@@ -306,6 +331,10 @@ class LowMemLinker(VM_Linker):
         pre_call_clear = [storage_map[v] for v in self.no_recycling]
         vm = LowMemVM(self, fgraph, order, thunks, pre_call_clear, storage_map)
         vm.compute_map = compute_map
+        # LowMemMode stamps the start of compilation when Theano fetches its
+        # optimizer (just before optimising and copying this linker).
+        started = getattr(self, "compile_started", None)
+        vm.compile_seconds = time.perf_counter() - started if started else 0.0
         if self.example_inputs is not None:
             _plan_from_examples(self, vm, input_storage)
         return (vm,

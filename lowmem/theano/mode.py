@@ -1,5 +1,7 @@
 """``LowMemMode`` and ``lowmem.theano.function``."""
 
+import time
+
 from theano.compile.mode import Mode
 
 from .. import scheduler
@@ -18,8 +20,10 @@ class LowMemMode(Mode):
 
     Parameters
     ----------
-    time_limit : float
-        Seconds the scheduler may spend on each function (on its first call).
+    time_limit : float or None
+        Seconds the scheduler may spend on each function (on its first
+        call); None (default): 10% of the time Theano took to compile it,
+        at least 20 ms and at most 1 s.
     memory_limit : int
         Bytes the scheduler's search may use.
     tolerance_bytes, tolerance_ratio : stop the search this close to the
@@ -39,6 +43,14 @@ class LowMemMode(Mode):
         elif not isinstance(linker, LowMemLinker):
             raise TypeError(f"LowMemMode needs a LowMemLinker, got {type(linker).__name__}")
         super().__init__(linker=linker, optimizer=optimizer)
+
+    @property
+    def optimizer(self):
+        # Theano's FunctionMaker fetches the optimizer, then copies the
+        # linker, at the start of every compilation: the stamp lets an
+        # "auto" time limit be a share of this function's compile time.
+        self.linker.compile_started = time.perf_counter()
+        return Mode.optimizer.fget(self)
 
     def __str__(self):
         return (f"LowMemMode(time_limit={self.linker.time_limit}, "
