@@ -71,10 +71,13 @@ def check_order(graph, order):
     return order
 
 
-def memory_timeline(graph, order):
-    """Bytes in use at each step of `order` (a NumPy int64 array).
+def simulate(graph, order):
+    """Run `order` through the memory model, keeping the buffers.
 
-    Raises OrderError if `order` is not a valid order of `graph`.
+    Returns (timeline, allocated, freed): timeline[t] the bytes in use
+    while step t runs; allocated[t] and freed[t] the buffers (named by the
+    variable owning them) step t allocates and that are freed after it,
+    freed ones largest first. Raises OrderError on an invalid order.
     """
     order = check_order(graph, order)
     owner = _buffer_of(graph)
@@ -94,26 +97,38 @@ def memory_timeline(graph, order):
             if owner[int(v)] is not None:
                 readers[owner[int(v)]].add(n)
 
-    live = {}         # buffer owner -> size in bytes
-    in_use = 0        # sum(live.values())
+    live = set()
+    in_use = 0        # bytes of the live buffers
     timeline = np.zeros(len(order), dtype=np.int64)
+    allocated, freed = [], []
     for step, n in enumerate(order):
         new = [int(v) for v in graph.node_outputs(n) if owner[int(v)] == int(v)]
-        allocated = sum(int(graph.var_size[v]) for v in new)
-        timeline[step] = in_use + allocated + int(graph.node_workspace[n])
-        for v in new:
-            live[v] = int(graph.var_size[v])
-        in_use += allocated
+        size = sum(int(graph.var_size[v]) for v in new)
+        timeline[step] = in_use + size + int(graph.node_workspace[n])
+        live.update(new)
+        in_use += size
         touched = set(new)
         for v in graph.node_inputs(n):
             b = owner[int(v)]
             if b is not None:
                 readers[b].discard(n)
                 touched.add(b)
-        for b in touched:
-            if not readers[b] and b not in pinned and b in live:
-                in_use -= live.pop(b)
-    return timeline
+        gone = sorted((b for b in touched if not readers[b] and b not in pinned and b in live),
+                      key=lambda b: (-int(graph.var_size[b]), b))
+        for b in gone:
+            live.discard(b)
+            in_use -= int(graph.var_size[b])
+        allocated.append(new)
+        freed.append(gone)
+    return timeline, allocated, freed
+
+
+def memory_timeline(graph, order):
+    """Bytes in use at each step of `order` (a NumPy int64 array).
+
+    Raises OrderError if `order` is not a valid order of `graph`.
+    """
+    return simulate(graph, order)[0]
 
 
 def peak(graph, order=None):

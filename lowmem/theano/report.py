@@ -96,52 +96,17 @@ class Step:
 def walk(graph, order):
     """Run `order` through the memory model keeping the buffers.
 
-    Returns (timeline, allocated, freed, live_at) where allocated[t] and
-    freed[t] are buffer-owner variable ids allocated by / freed after step
-    t, and live_at(t) the owners in memory while step t runs. The timeline
-    equals lowmem.memory_timeline (the tests hold it to that).
+    Returns (timeline, allocated, freed, live_at): lowmem.model.simulate's
+    results, and live_at(t) the buffer owners in memory while step t runs.
     """
-    order = [int(n) for n in order]
-    owner = model._buffer_of(graph)
-    outputs = set(int(v) for v in graph.outputs)
-    readers, pinned = {}, set()
-    for v in range(graph.n_vars):
-        b = owner[v]
-        if b is None:
-            continue
-        readers.setdefault(b, set())
-        if v in outputs:
-            pinned.add(b)
-    for n in range(graph.n_nodes):
-        for v in graph.node_inputs(n):
-            if owner[int(v)] is not None:
-                readers[owner[int(v)]].add(n)
-    live, in_use = set(), 0
-    timeline = np.zeros(len(order), dtype=np.int64)
-    allocated, freed, live_before = [], [], []
-    for step, n in enumerate(order):
-        new = [int(v) for v in graph.node_outputs(n) if owner[int(v)] == int(v)]
-        live_before.append(frozenset(live))
-        size = sum(int(graph.var_size[v]) for v in new)
-        timeline[step] = in_use + size + int(graph.node_workspace[n])
-        live.update(new)
-        in_use += size
-        touched = set(new)
-        for v in graph.node_inputs(n):
-            b = owner[int(v)]
-            if b is not None:
-                readers[b].discard(n)
-                touched.add(b)
-        gone = sorted((b for b in touched if not readers[b] and b not in pinned and b in live),
-                      key=lambda b: -int(graph.var_size[b]))
-        for b in gone:
-            live.discard(b)
-            in_use -= int(graph.var_size[b])
-        allocated.append(new)
-        freed.append(gone)
+    timeline, allocated, freed = model.simulate(graph, order)
 
     def live_at(t):
-        return set(live_before[t]) | set(allocated[t])
+        live = set()
+        for step in range(t):
+            live.update(allocated[step])
+            live.difference_update(freed[step])
+        return live | set(allocated[t])
     return timeline, allocated, freed, live_at
 
 
