@@ -1,0 +1,353 @@
+#!/usr/bin/env python
+"""Theano's own tests as a peer suite for lowmem's mode.
+
+Runs a fixed subset of the Theano test suite installed in this environment
+twice with pytest, once as Theano ships it (mode "default") and once with
+lowmem.theano.LowMemMode as the default mode (mode "lowmem", see
+peer/conftest.py), compares the outcome of every test and writes a summary to
+peer/results/latest.md. Exit status: 0 when every test has the same outcome
+in both runs, 1 when any differs or a run did not complete, 2 on bad usage.
+
+    python peer/run.py                 # both runs, one after the other
+    python peer/run.py --jobs 2        # both runs at once (2 cores)
+    python peer/run.py --modes lowmem  # one run, no comparison
+    python peer/run.py -- -x           # extra arguments go to pytest
+
+The THEANO_FLAGS of the caller are kept except `mode` and `linker` (the
+baseline is Theano's default mode); `blas.ldflags=` is added when they do not
+set it (Theano needs it with this NumPy). `--compiledir DIR` adds
+`compiledir=DIR` (a fresh directory measures a clean machine's cost).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RESULTS = os.path.join(HERE, "results")
+MODES = ("default", "lowmem")
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+
+# The subset: test files inside the installed `theano` package, in two lanes
+# that run at once (--jobs 2), each lane with its own compile cache. Sized so
+# that a clean machine (empty Theano compile cache: every op's C code compiles
+# once) runs both modes in a few minutes per lane; see peer/README.md.
+LANES = [
+    ["compile/tests/test_profiling.py",
+     "tensor/tests/test_elemwise.py",
+     "tensor/nnet/tests/test_nnet.py"],
+    ["scan_module/tests/test_scan.py"],
+]
+SUBSET_FILES = [f for lane in LANES for f in lane]
+
+# Left out: tests whose cost with an empty compile cache is far above the
+# rest (seconds measured in the default mode, in file order on a 2-core
+# machine; the compile cost moves to later tests when an earlier one is left
+# out). Node ids are relative to the directory holding `theano`.
+_ELEMWISE_SLOW = {  # dtype/broadcast loops: one C module per combination
+    # (test_Broadcast::test_c_inplace, 25 s, is kept: in-place outputs)
+    "test_CAReduce::test_c": 455,
+    "T_reduce_dtype": 7 * 60,
+    "T_mean_dtype": 3 * 60,
+    "T_prod_without_zeros_dtype": 4 * 60,
+    "test_CAReduce::test_c_noopt": 25,
+    "test_CAReduce::test_perform": 26,
+    "test_CAReduce::test_infer_shape": 18,
+    "test_Prod::test_other_grad_tests": 31,
+    "test_Prod::test_prod_no_zeros_in_input": 22,
+}
+_SCAN_SLOW = {  # more than 5 s each, except a few kept for what they test
+    # (test_save_mem*, test_fold*_memory_consumption, test_grad_one_output,
+    # test_rop, test_alloc_inputs1)
+    "T_Scan::test_alloc_inputs3": 13,
+    "T_Scan::test_backwards": 19,
+    "T_Scan::test_borrow_bug_jeremiah": 12,
+    "T_Scan::test_bugFunctioProvidesIntermediateNodesAsInputs": 6,
+    "T_Scan::test_dot_optimization": 10,
+    "T_Scan::test_grad_bug_disconnected_input": 15,
+    "T_Scan::test_grad_dtype_change": 15,
+    "T_Scan::test_grad_duplicate_outputs": 20,
+    "T_Scan::test_grad_multiple_outs": 37,
+    "T_Scan::test_grad_multiple_outs_some_uncomputable": 9,
+    "T_Scan::test_grad_multiple_outs_taps": 45,
+    "T_Scan::test_grad_multiple_outs_taps_backwards": 100,
+    "T_Scan::test_grad_multiple_seqs_different_nsteps": 29,
+    "T_Scan::test_grad_multiple_taps_state": 23,
+    "T_Scan::test_grad_of_grad_of_state": 28,
+    "T_Scan::test_hessian_bug_grad_grad_two_scans": 48,
+    "T_Scan::test_pushout_seqs": 21,
+    "T_Scan::test_rop2": 22,
+    "T_Scan::test_save_mem_reduced_number_of_steps": 11,
+    "T_Scan::test_savemem_opt_0_step": 8,
+    "T_Scan::test_scan_as_tensor_on_gradients": 6,
+    "T_Scan::test_simple_shared_mrg_random": 5,
+    "T_Scan::test_subtensor_multiple_slices": 5,
+    "T_Scan::test_verify_second_grad_mitsot1": 35,
+    "TestGradUntil::test_grad_until": 7,
+    "TestGradUntil::test_grad_until_and_truncate_sequence_taps": 5,
+    "test_compute_test_value_grad": 15,
+    "test_compute_test_value_grad_cast": 8,
+    "test_default_value_broadcasted": 14,
+}
+_NNET_SLOW = {
+    "T_CrossentropyCategorical1Hot::"
+    "test_crossentropy_softmax_1hot_with_bias_dxcale_cost": 37,
+    "test_relu": 33,
+    "T_LogSoftmax::test_allclose": 11,
+    "test_h_softmax": 10,
+    "Test_softmax_opt::test_transpose_basic": 11,  # skipped after compiling
+    "Test_softmax_opt::test_1d_basic": 8,  # skipped after compiling
+}
+DESELECT = {}
+for _file, _slow in (("tensor/tests/test_elemwise.py", _ELEMWISE_SLOW),
+                     ("scan_module/tests/test_scan.py", _SCAN_SLOW),
+                     ("tensor/nnet/tests/test_nnet.py", _NNET_SLOW)):
+    for _test, _seconds in _slow.items():
+        DESELECT["theano/%s::%s" % (_file, _test)] = _seconds
+
+
+def theano_site_dir():
+    """The directory holding the installed `theano` package (no import)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("theano")
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("peer/run.py: theano is not installed in %s" % sys.executable)
+    return os.path.dirname(list(spec.submodule_search_locations)[0])
+
+
+def theano_flags():
+    flags = os.environ.get("THEANO_FLAGS", "")
+    parts = [f for f in flags.split(",") if f.strip()]
+    # The baseline is Theano's own default mode: drop flags that change it.
+    dropped = [p for p in parts
+               if p.split("=", 1)[0].strip() in ("mode", "linker")]
+    if dropped:
+        print("peer/run.py: ignoring THEANO_FLAGS %s" % ",".join(dropped),
+              file=sys.stderr)
+        parts = [p for p in parts if p not in dropped]
+    if not any(p.split("=", 1)[0].strip() == "blas.ldflags" for p in parts):
+        parts.append("blas.ldflags=")
+    return ",".join(parts)
+
+
+def lane_compiledirs(flags, compiledir, lanes):
+    """One Theano compiledir per lane: two processes sharing a compiledir
+    take turns on its lock, and with a cold cache the waiting one starves."""
+    if compiledir:
+        base = os.path.abspath(compiledir)
+        return [os.path.join(base, "lane%d" % k) for k in range(lanes)]
+    given = dict(p.split("=", 1) for p in flags.split(",") if "=" in p)
+    first = given.get("compiledir")  # None: Theano's own default
+    root = first or os.path.join(
+        os.path.expanduser(given.get("base_compiledir", "~/.theano")),
+        "lowmem-peer")
+    return [first] + [root + "-lane%d" % k for k in range(1, lanes)]
+
+
+def pytest_command(site, tests, with_hook_tests, extra):
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+           "-c", os.path.join(HERE, "pytest.ini"), "--rootdir", site]
+    # peer/ (or its conftest.py alone) among the arguments makes the hook an
+    # initial conftest: loaded before any Theano test module is imported.
+    cmd.append(HERE if with_hook_tests else os.path.join(HERE, "conftest.py"))
+    cmd += [os.path.join(site, "theano", t) for t in tests]
+    return cmd + list(extra)
+
+
+def run_pytest(mode, lane, site, tests, flags, compiledir, extra, timeout):
+    """One pytest process; returns its record (outcomes read back)."""
+    name = "%s-lane%d" % (mode, lane)
+    report = os.path.join(RESULTS, name + ".jsonl")
+    log = os.path.join(RESULTS, name + ".log")
+    if os.path.exists(report):
+        os.remove(report)
+    if compiledir:
+        flags = ",".join([p for p in flags.split(",")
+                          if p.split("=", 1)[0].strip() != "compiledir"]
+                         + ["compiledir=" + compiledir])
+    env = dict(os.environ, LOWMEM_PEER_MODE=mode, LOWMEM_PEER_REPORT=report,
+               LOWMEM_PEER_DESELECT="\n".join(sorted(DESELECT)),
+               THEANO_FLAGS=flags)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    start = time.monotonic()
+    with open(log, "w") as logf:
+        proc = subprocess.Popen(
+            pytest_command(site, tests, lane == 0, extra), cwd=ROOT, env=env,
+            stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            returncode = "timeout after %ds" % timeout
+    return {"mode": mode, "lane": lane, "returncode": returncode,
+            "seconds": time.monotonic() - start, "log": log,
+            "tests": outcomes(report)}
+
+
+def run_lane(lane, tests, modes, site, flags, compiledir, extra, timeout):
+    """The runs of one lane, one mode after the other: the first run fills
+    the lane's compile cache, the next ones reuse it."""
+    return [run_pytest(m, lane, site, tests, flags, compiledir, extra,
+                       timeout) for m in modes]
+
+
+def outcomes(report):
+    """node id -> (outcome, message) from a LOWMEM_PEER_REPORT file."""
+    phases = {}
+    if os.path.exists(report):
+        with open(report) as fh:
+            for line in fh:
+                entry = json.loads(line)
+                phases.setdefault(entry["nodeid"], []).append(entry)
+    tests = {}
+    for nodeid, entries in phases.items():
+        outcome, message = "passed", ""
+        for e in entries:
+            if e["outcome"] == "failed":
+                outcome = "failed" if e["when"] == "call" else "error"
+                message = e["message"]
+                break
+            if e["outcome"] == "skipped":
+                outcome = "xfailed" if e["xfail"] else "skipped"
+                message = e["message"]
+            elif e["when"] == "call" and e["xfail"]:
+                outcome = "xpassed"
+        tests[nodeid] = (outcome, message)
+    return tests
+
+
+def one_line(message, limit=300):
+    text = " ".join(str(message).split())
+    text = text.replace("|", "\\|")
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def summarise(modes, records, argv):
+    """Markdown summary; `records` are run_pytest results of every lane."""
+    runs = []
+    for mode in modes:
+        mine = [r for r in records if r["mode"] == mode]
+        tests = {}
+        for r in mine:
+            tests.update(r["tests"])
+        runs.append({"mode": mode, "tests": tests, "parts": mine})
+    lines = ["# Theano peer suite", "",
+             "`%s` on %s" % (" ".join(["peer/run.py"] + argv),
+                             time.strftime("%Y-%m-%d %H:%M:%S")), "",
+             "Subset: %s (%d deselected); lanes: %d" % (
+                 ", ".join("`%s`" % p for p in SUBSET_FILES),
+                 len(DESELECT), len({r["lane"] for r in records})), "",
+             "| mode | pytest exit | seconds (per lane) | tests | "
+             + " | ".join(OUTCOMES) + " |",
+             "|---" * (4 + len(OUTCOMES)) + "|"]
+    for run in runs:
+        counts = Counter(o for o, _ in run["tests"].values())
+        lines.append("| %s | %s | %s | %d | %s |" % (
+            run["mode"], " ".join(str(r["returncode"]) for r in run["parts"]),
+            " + ".join("%.0f" % r["seconds"] for r in run["parts"]),
+            len(run["tests"]),
+            " | ".join(str(counts[o]) for o in OUTCOMES)))
+    lines.append("")
+    problems = []
+    for r in records:
+        # 5: the lane had no test left (only possible with a -k or similar
+        # in the pytest arguments, which are given here as argv after --).
+        fine = (0, 1, 5) if "--" in argv else (0, 1)
+        if r["returncode"] not in fine:
+            problems.append("run `%s` lane %d did not complete (pytest exit "
+                            "%s); log: %s" % (r["mode"], r["lane"],
+                                              r["returncode"],
+                                              os.path.relpath(r["log"], ROOT)))
+    differ = []
+    if len(runs) == 2:
+        a, b = runs
+        for nodeid in sorted(set(a["tests"]) | set(b["tests"])):
+            oa, ma = a["tests"].get(nodeid, ("missing", ""))
+            ob, mb = b["tests"].get(nodeid, ("missing", ""))
+            if oa != ob:
+                differ.append((nodeid, oa, ob, ma, mb))
+        lines.append("## Outcomes that differ (%s → %s): %d"
+                     % (a["mode"], b["mode"], len(differ)))
+        lines.append("")
+        if differ:
+            lines.append("| test | %s | %s | message (%s) |"
+                         % (a["mode"], b["mode"], b["mode"]))
+            lines.append("|---|---|---|---|")
+            for nodeid, oa, ob, ma, mb in differ:
+                lines.append("| `%s` | %s | %s | %s |" % (
+                    nodeid, oa, ob, one_line(mb or ma)))
+            lines.append("")
+        same_bad = sorted(
+            (n, o, m) for n, (o, m) in a["tests"].items()
+            if o in ("failed", "error") and b["tests"].get(n, ("",))[0] == o)
+        lines.append("## Failing the same way in both runs: %d" % len(same_bad))
+        lines.append("")
+        for nodeid, o, m in same_bad:
+            lines.append("- `%s` (%s): %s" % (nodeid, o, one_line(m, 200)))
+        lines.append("")
+    for p in problems:
+        lines.append("**%s**" % p)
+    ok = not differ and not problems
+    lines.append("")
+    if len(runs) == 2:
+        verdict = "SAME OUTCOMES" if ok else "DIFFERENT"
+    else:
+        verdict = "ONE RUN, NOTHING COMPARED" + ("" if ok else "; FAILED")
+    lines.append("Result: %s" % verdict)
+    return "\n".join(lines) + "\n", ok
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    extra = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, extra = argv[:i], argv[i + 1:]
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--modes", default="default,lowmem",
+                    help="comma-separated runs (default: default,lowmem)")
+    ap.add_argument("--jobs", type=int, choices=(1, 2),
+                    default=2 if (os.cpu_count() or 1) >= 2 else 1,
+                    help="2: the two lanes of the subset at once, each with "
+                    "its own compile cache (default with >= 2 CPUs)")
+    ap.add_argument("--compiledir", help="directory for the runs' Theano "
+                    "compile caches (default: Theano's; lane 2 beside it)")
+    ap.add_argument("--timeout", type=int, default=3600,
+                    help="seconds per run before it is killed (3600)")
+    ap.add_argument("--out", default=os.path.join(RESULTS, "latest.md"))
+    args = ap.parse_args(argv)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not modes or any(m not in MODES for m in modes) or \
+            len(set(modes)) != len(modes):
+        ap.error("--modes: one or both of %s" % ", ".join(MODES))
+
+    os.makedirs(RESULTS, exist_ok=True)
+    site = theano_site_dir()
+    flags = theano_flags()
+    lanes = LANES if args.jobs == 2 else [sum(LANES, [])]
+    dirs = lane_compiledirs(flags, args.compiledir, len(lanes))
+    with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+        futures = [pool.submit(run_lane, k, tests, modes, site, flags,
+                               dirs[k], extra, args.timeout)
+                   for k, tests in enumerate(lanes)]
+        records = [r for f in futures for r in f.result()]
+    text, ok = summarise(modes, records,
+                         argv + (["--"] + extra if extra else []))
+    with open(args.out, "w") as fh:
+        fh.write(text)
+    print(text, end="")
+    print("(written to %s)" % os.path.relpath(args.out, os.getcwd()))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
