@@ -22,7 +22,7 @@ from . import _storage
 from .model import check_order
 from .problem import buffer_tables
 
-ARENA_KEYS = ("size", "lifetime", "size x lifetime")
+ARENA_KEYS = ("size", "lifetime", "size x lifetime", "start")
 
 
 @dataclass
@@ -118,7 +118,7 @@ def plan_storage(graph, order=None, shape_classes=None, share_cells=True):
     Returns a :class:`StoragePlan` whose peak never exceeds the order's.
     Raises OrderError on an invalid order. O(b log b + steps) for the
     intervals, O(b * c + gaps) for the cells (c <= 8 candidates tried),
-    O(b^2) interval tests at worst for each of the three arena placements.
+    O(b log T + overlapping pairs) for each of the four arena placements.
     """
     t0 = time.perf_counter()
     n = graph.n_nodes
@@ -142,8 +142,11 @@ def plan_storage(graph, order=None, shape_classes=None, share_cells=True):
     else:
         cell, plan_memory = np.arange(len(size), dtype=np.int64), step_memory
     best = None
-    for key_name, key in zip(ARENA_KEYS, (size, end - start + 1, size * (end - start + 1))):
-        placement = np.lexsort((np.arange(len(size)), -key))
+    # Placement orders: decreasing size, lifetime, size x lifetime (as XLA's
+    # heap simulator), and increasing start (an allocator's own order).
+    lifetime = end - start + 1
+    for key_name, key in zip(ARENA_KEYS, (-size, -lifetime, -size * lifetime, start)):
+        placement = np.lexsort((np.arange(len(size)), key))
         offsets, arena = _storage.best_fit_offsets(start, end, size, placement)
         if best is None or arena < best[1]:
             best = (offsets, arena, key_name)
