@@ -130,6 +130,22 @@ cdef int _by_offset(const void* a, const void* b) noexcept nogil:
     return (x > y) - (x < y)
 
 
+cdef inline Py_ssize_t _collect(int64_t e, const int64_t[::1] entry_buf,
+                               const int64_t[::1] entry_next, const int64_t[::1] off,
+                               const int64_t[::1] sz, Placed* near,
+                               Py_ssize_t n_near) noexcept nogil:
+    """Append the placed buffers of the list starting at entry `e` to
+    `near`; returns the new count."""
+    cdef int64_t p
+    while e >= 0:
+        p = entry_buf[e]
+        near[n_near].offset = off[p]
+        near[n_near].size = sz[p]
+        n_near += 1
+        e = entry_next[e]
+    return n_near
+
+
 def best_fit_offsets(start, end, size, order):
     """Offsets in one arena, buffers placed in `order` (a permutation), each
     at the best-fitting gap among placed buffers whose intervals overlap.
@@ -174,22 +190,10 @@ def best_fit_offsets(start, end, size, order):
             n_near = 0
             node = st[b] + leaves                 # live at st[b]: stabbing query
             while node >= 1:
-                e = tree_head[node]
-                while e >= 0:
-                    p = entry_buf[e]
-                    near[n_near].offset = off[p]
-                    near[n_near].size = sz[p]
-                    n_near += 1
-                    e = entry_next[e]
+                n_near = _collect(tree_head[node], entry_buf, entry_next, off, sz, near, n_near)
                 node >>= 1
             for t in range(st[b] + 1, en[b] + 1):  # starting inside (st, en]
-                e = start_head[t]
-                while e >= 0:
-                    p = entry_buf[e]
-                    near[n_near].offset = off[p]
-                    near[n_near].size = sz[p]
-                    n_near += 1
-                    e = entry_next[e]
+                n_near = _collect(start_head[t], entry_buf, entry_next, off, sz, near, n_near)
             qsort(near, n_near, sizeof(Placed), _by_offset)
             top = 0
             best = -1

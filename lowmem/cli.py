@@ -104,6 +104,15 @@ class _Parser(argparse.ArgumentParser):
                                   f"(see '{self.prog} --help')\n")
 
 
+def _add_graph_arguments(command, time_limit_help):
+    """FILE.json, --time-limit and --json: what every graph command takes."""
+    command.add_argument("file", metavar="FILE.json",
+                         help='graph file in the lowmem-graph JSON format ("-" for stdin)')
+    command.add_argument("--time-limit", metavar="S", default="1.0", help=time_limit_help)
+    command.add_argument("--json", action="store_true",
+                         help="print one JSON object instead of the human-readable report")
+
+
 def _build_parser():
     parser = _Parser(
         prog="lowmem",
@@ -123,17 +132,12 @@ def _build_parser():
         epilog=_SCHEDULE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sched.add_argument("file", metavar="FILE.json",
-                       help='graph file in the lowmem-graph JSON format ("-" for stdin)')
-    sched.add_argument("--time-limit", metavar="S", default="1.0",
-                       help="seconds the search may take (default 1.0; 0 = heuristics only, "
-                            "'inf' = until proven optimal); the best order found so far is "
-                            "returned when time is up")
+    _add_graph_arguments(sched, "seconds the search may take (default 1.0; 0 = heuristics "
+                               "only, 'inf' = until proven optimal); the best order found "
+                               "so far is returned when time is up")
     sched.add_argument("--memory-limit", metavar="MB", default="256",
                        help="mebibytes the search may use for its tables (default 256, "
                             "at least 1)")
-    sched.add_argument("--json", action="store_true",
-                       help="print one JSON object instead of the human-readable report")
     sched.set_defaults(run=_cmd_schedule)
 
     plan = commands.add_parser(
@@ -143,15 +147,10 @@ def _build_parser():
         epilog=_PLAN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    plan.add_argument("file", metavar="FILE.json",
-                      help='graph file in the lowmem-graph JSON format ("-" for stdin)')
+    _add_graph_arguments(plan, "seconds to search for the best order (default 1.0; with "
+                               "--order best)")
     plan.add_argument("--order", choices=("best", "default"), default="best",
                       help="plan for lowmem's best order (default) or the listed order")
-    plan.add_argument("--time-limit", metavar="S", default="1.0",
-                      help="seconds to search for the best order (default 1.0; with "
-                           "--order best)")
-    plan.add_argument("--json", action="store_true",
-                      help="print one JSON object instead of the human-readable report")
     plan.set_defaults(run=_cmd_plan)
 
     demo = commands.add_parser(
