@@ -396,16 +396,21 @@ def main(argv=None):
     if problems:
         md += ["## Problems", ""] + [f"- {n}: {pr}" for n, pr in problems] + [""]
     md.append(f"Total benchmark time {results['total_seconds']:.1f} s.")
-    text = "\n".join(md) + "\n"
-    print(text)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "latest.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(args.out, "latest.json"), "w") as f:
-        json.dump(results, f, indent=1, default=_json_default)
-    log(f"wrote {os.path.join(args.out, 'latest.md')} and latest.json "
-        f"({results['total_seconds']:.1f} s)")
+    write_results(args.out, "latest", "\n".join(md) + "\n", results)
     return 1 if problems else 0
+
+
+def write_results(out_dir, stem, text, results):
+    """Print the markdown `text` and save it as OUT/STEM.md, with the raw
+    `results` as OUT/STEM.json."""
+    print(text)
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, stem + ".md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(out_dir, stem + ".json"), "w") as f:
+        json.dump(results, f, indent=1, default=_json_default)
+    log(f"wrote {os.path.join(out_dir, stem + '.md')} and {stem}.json "
+        f"({results['total_seconds']:.1f} s)")
 
 
 def _json_default(o):

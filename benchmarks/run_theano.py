@@ -39,7 +39,6 @@ the machine's load).
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -50,7 +49,7 @@ import numpy as np
 import lowmem
 
 from . import theano_zoo
-from .run import _json_default, environment, mib, secs, table, yes
+from .run import environment, mib, secs, table, write_results, yes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KiB, MiB = 1024, 1024 * 1024
@@ -351,15 +350,7 @@ def main(argv=None):
             log(f"  !! {p}")
     results["rows"] = rows
     results["total_seconds"] = time.perf_counter() - t_start
-    text = report_markdown(rows, args, results)
-    print(text)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "theano_latest.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(args.out, "theano_latest.json"), "w") as f:
-        json.dump(results, f, indent=1, default=_json_default)
-    log(f"wrote {os.path.join(args.out, 'theano_latest.md')} and theano_latest.json "
-        f"({results['total_seconds']:.1f} s)")
+    write_results(args.out, "theano_latest", report_markdown(rows, args, results), results)
     return 1 if any(r["problems"] for r in rows) else 0
 
 
