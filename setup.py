@@ -8,6 +8,8 @@ LOWMEM_SKIP_EXT=1 registers the package without compiling anything (the
 Makefile's `venv` step uses it for the editable install, so that installing the
 dependencies and the console script does not depend on the .pyx files
 compiling; `make build` then runs `setup.py build_ext --inplace`).
+LOWMEM_ONLY_EXT=_storage,_search builds only those (for work on one module
+while another is mid-edit).
 """
 import glob
 import os
@@ -23,9 +25,12 @@ def extensions():
     import numpy
     from Cython.Build import cythonize
 
+    only = [s for s in os.environ.get("LOWMEM_ONLY_EXT", "").split(",") if s]
     exts = []
     for pyx in sorted(glob.glob(os.path.join("lowmem", "*.pyx"), root_dir=HERE)):
         stem = os.path.splitext(os.path.basename(pyx))[0]
+        if only and stem not in only:
+            continue
         exts.append(Extension(
             "lowmem." + stem,
             [pyx],
