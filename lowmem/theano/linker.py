@@ -18,6 +18,11 @@ A buffer is released when its last cell lets go of it (NumPy views keep
 their base alive), which is when the model frees it, so model and program
 agree.
 
+With ``share_storage`` (the default) the VM also applies a storage plan
+(lowmem.theano.sharing): a dead buffer's array is handed to the cell of
+the variable planned to reuse it, whose op then writes into it instead of
+allocating.
+
 Under Theano's memory profiler (``profile`` and ``profile_memory`` flags)
 the linker builds Theano's own Stack VM instead, as Theano's VM_Linker
 does, so the profiler's figures keep their meaning.
@@ -35,6 +40,7 @@ from theano.gof import link
 from theano.gof.vm import VM, VM_Linker
 
 from .. import scheduler
+from . import sharing as _sharing
 from .shapes import shapes_from_examples, sizes_from_shapes
 from .translate import graph_from_fgraph, variable_nbytes
 
@@ -61,6 +67,20 @@ class Plan:
     schedule_seconds: float
     workspace_measured: bool
     notes: list = field(default_factory=list)
+    storage: object = None      # sharing.Sharing applied to the order, or None
+
+    @property
+    def peak(self):
+        """What a call should measure under the model: the storage plan's
+        peak when storage is shared (never above the order's), else the
+        order's."""
+        return self.storage.peak if self.storage is not None else int(self.schedule.peak)
+
+    @property
+    def call_peak(self):
+        """The peak a call measures above its starting level (which holds
+        the arrays kept between calls)."""
+        return self.storage.call_peak if self.storage is not None else int(self.schedule.peak)
 
 
 def clear_lists(fgraph, order):
@@ -116,6 +136,11 @@ class LowMemVM(VM):
         self.plan_error = None      # why there is no plan, if scheduling failed
         self.compile_seconds = 0.0  # set by the linker once the thunks are made
         self.recorded = False
+        self.storage_actions = None  # per step (cells to empty, hand-offs, checks), when sharing
+        self.storage_opening = []    # hand-offs from the kept reserves at a call's start
+        self.storage_reserves = []   # cells of arrays kept between calls
+        self._classes = None
+        self._fixed_shapes = []
         self._set_order(nodes, thunks)
 
     def _set_order(self, nodes, thunks):
@@ -130,6 +155,9 @@ class LowMemVM(VM):
             cell[0] = None
         if not self.recorded:
             self._record_and_plan()
+            return
+        if self.storage_actions is not None:
+            self._run_sharing()
             return
         node = thunk = None
         try:
@@ -150,7 +178,74 @@ class LowMemVM(VM):
         except Exception:
             link.raise_with_op(node, thunk)
 
+    def _run_sharing(self):
+        """The loop of __call__ with the storage plan applied (sharing.py)."""
+        for cell, shape in self._fixed_shapes:
+            if getattr(cell[0], "shape", None) != shape:     # a weight changed shape
+                self._classes = None
+                self._share(self.plan.translation, self.plan.schedule.order,
+                            self.plan.storage.excluded)
+                break
+        storage = self.plan.storage
+        handed = [None] * storage.slots
+        failed = []
+        counts = [0, 0]
+        timing = self.time_thunks
+        node = thunk = None
+        _sharing.hand_over(self.storage_opening, handed)
+        try:
+            for i, (thunk, node, (clear, hand, check)) in enumerate(
+                    zip(self.thunks, self.nodes, self.storage_actions)):
+                if timing:
+                    t0 = time.time()
+                    thunk()
+                    self.call_times[i] += time.time() - t0
+                    self.call_counts[i] += 1
+                else:
+                    thunk()
+                if check:
+                    _sharing.check_taken(check, handed, failed, counts)
+                for cell in clear:
+                    cell[0] = None
+                if hand:
+                    _sharing.hand_over(hand, handed)
+        except Exception:
+            handed = None
+            self.clear_storage()
+            link.raise_with_op(node, thunk)
+        storage.handed, storage.taken = counts
+        if failed:
+            self._stop_sharing_into(failed)
+
+    def _stop_sharing_into(self, variables):
+        """Their ops replaced the array they were handed: plan again
+        without them taking cells."""
+        storage = self.plan.storage
+        excluded = storage.excluded | set(variables)
+        self._share(self.plan.translation, self.plan.schedule.order, excluded)
+        self.plan.notes.append(
+            "storage sharing: stopped handing arrays to the outputs of "
+            + ", ".join(sorted({str(v.owner.op) for v in variables}))
+            + " (they do not write into a preallocated output)")
+
+    def _share(self, translation, order, excluded=()):
+        """Apply a storage plan for `order` (lowmem node ids)."""
+        if self._classes is None:
+            fixed = _sharing.fixed_inputs(self.fgraph, self.storage_map)
+            self._classes = _sharing.shape_classes(self.fgraph, translation.variables, fixed)
+            self._fixed_shapes = [(self.storage_map[var], np.shape(value))
+                                  for var, value in fixed.items()]
+        storage = _sharing.plan_sharing(translation, order,
+                                        clear_lists(self.fgraph, self.nodes),
+                                        self._classes, excluded, self.linker.keep_bytes)
+        self.plan.storage = storage
+        self.storage_reserves = [[None] for _ in range(storage.kept)]
+        self.storage_actions, self.storage_opening = _sharing.bind(
+            storage, self.storage_map, self.storage_reserves)
+
     def clear_storage(self):
+        for cell in self.storage_reserves:
+            cell[0] = None
         keep = set(self.fgraph.inputs)
         for var, cell in self.storage_map.items():
             if var.owner is not None and var not in keep:
@@ -234,6 +329,14 @@ class LowMemVM(VM):
         self._set_order(order, [thunk_of[n] for n in order])
         self.plan = Plan(translation, result, order, clear_lists(self.fgraph, order),
                          record_seconds, time.perf_counter() - t1, measured)
+        if self.linker.share_storage:
+            try:
+                self._share(translation, result.order)
+            except Exception as e:      # the order stands; storage is not shared
+                self.plan.notes.append(f"storage not shared: {type(e).__name__}: {e}")
+                warnings.warn(f"lowmem could not plan storage sharing for this function "
+                              f"({type(e).__name__}: {e}); it runs without it", stacklevel=3)
+            self.plan.schedule_seconds = time.perf_counter() - t1
 
 
 def _plan_from_examples(linker, vm, input_storage):
@@ -270,12 +373,18 @@ class LowMemLinker(VM_Linker):
     in reports. example_inputs: values or shapes of the function's explicit
     inputs, in order: the function is then planned at compile time from
     Theano's shape expressions (lowmem.theano.shapes), workspace unmeasured.
+    share_storage: apply a storage plan (lowmem.theano.sharing) so that
+    arrays of equal shape with disjoint lifetimes share storage.
+    keep_bytes: with share_storage, arrays of at most this many bytes
+    (shape arithmetic) keep their storage from one call to the next, when
+    that does not raise the peak (0: none).
     """
 
     def __init__(self, time_limit=DEFAULT_TIME_LIMIT, memory_limit=scheduler.DEFAULT_MEMORY_LIMIT,
                  name=None, c_thunks=None, example_inputs=None,
                  tolerance_bytes=DEFAULT_TOLERANCE_BYTES,
-                 tolerance_ratio=DEFAULT_TOLERANCE_RATIO, **ignored):
+                 tolerance_ratio=DEFAULT_TOLERANCE_RATIO, share_storage=True,
+                 keep_bytes=_sharing.KEEP_BETWEEN_CALLS_BYTES, **ignored):
         # Theano's VM_Linker options that would change the VM (cloop, lazy,
         # callbacks) do not apply: this linker always uses its own loop VM.
         super().__init__(allow_gc=True, use_cloop=False, lazy=False, c_thunks=c_thunks)
@@ -285,6 +394,8 @@ class LowMemLinker(VM_Linker):
         self.example_inputs = example_inputs
         self.tolerance_bytes = tolerance_bytes
         self.tolerance_ratio = tolerance_ratio
+        self.share_storage = share_storage
+        self.keep_bytes = keep_bytes
 
     def accept(self, fgraph, no_recycling=None, profile=None):
         if self.fgraph is not None and self.fgraph is not fgraph:
@@ -292,7 +403,8 @@ class LowMemLinker(VM_Linker):
                                name=self.name, c_thunks=self.c_thunks,
                                example_inputs=self.example_inputs,
                                tolerance_bytes=self.tolerance_bytes,
-                               tolerance_ratio=self.tolerance_ratio)
+                               tolerance_ratio=self.tolerance_ratio,
+                               share_storage=self.share_storage, keep_bytes=self.keep_bytes)
             fresh.compile_started = getattr(self, "compile_started", None)
             return fresh.accept(fgraph, no_recycling, profile)
         self.fgraph = fgraph

@@ -49,12 +49,16 @@ Theano call also does things around it. To compare like with like:
    copies an argument that shares memory with another when the graph may
    overwrite one of them: real allocations of the call that the model,
    which counts graph inputs as free, does not see.
-3. Nothing is carried between calls: Theano's ``Function`` empties its
-   output cells after each call when the VM has ``allow_gc`` (both the
-   LowMemVM and the default C VM do), every intermediate cell is emptied
-   during the call, and ``no_recycling`` cells are emptied before it. The
-   results of the previous call are the caller's: held, they are part of
-   the starting level, not of the peak.
+3. Nothing is carried between calls but a few tiny arrays: Theano's
+   ``Function`` empties its output cells after each call when the VM has
+   ``allow_gc`` (both the LowMemVM and the default C VM do), every
+   intermediate cell is emptied during the call, and ``no_recycling``
+   cells are emptied before it. The results of the previous call are the
+   caller's: held, they are part of the starting level, not of the peak.
+   With storage sharing the LowMemVM keeps arrays of at most 64 bytes
+   (shape arithmetic) for the next call when that does not raise the peak
+   (``kept_between_calls`` bytes, also in the starting level); measure a
+   call after the second, when they exist.
 
 Findings (Theano 1.0.5, NumPy 1.23.5, Python 3.11, ``blas.ldflags=``)
 ---------------------------------------------------------------------
@@ -327,7 +331,12 @@ def theano_vm_graph(graph):
 class ModelledPeaks:
     """What lowmem's memory model predicts for a function's calls (bytes).
 
-    lowmem             the plan's order: a LowMemMode call (after the first)
+    lowmem             the plan's order, with its storage plan when storage
+                       is shared: what a LowMemMode call (after the first)
+                       measures above its starting level
+    lowmem_order       the plan's order alone (the schedule's peak)
+    kept_between_calls bytes of small arrays the VM keeps from one call to
+                       the next (in the starting level of a call)
     toposort           Theano's listed order, fgraph.toposort()
     default_vm         the depth-first order of Theano's default C VM
                        (``theano.function`` without a mode), as
@@ -342,6 +351,8 @@ class ModelledPeaks:
     workspace_measured whether the recording measured workspace
     """
     lowmem: int
+    lowmem_order: int
+    kept_between_calls: int
     toposort: int
     default_vm: int
     default_vm_theano: int
@@ -359,7 +370,9 @@ def modelled_peaks(f):
     s = plan.schedule
     dfs = dfs_postorder(graph)
     return ModelledPeaks(
-        lowmem=int(s.peak), toposort=int(s.default_peak),
+        lowmem=int(plan.call_peak), lowmem_order=int(s.peak),
+        kept_between_calls=int(plan.storage.retained) if plan.storage is not None else 0,
+        toposort=int(s.default_peak),
         default_vm=model.peak(graph, dfs),
         default_vm_theano=model.peak(theano_vm_graph(graph), dfs),
         lower_bound=int(s.lower_bound), optimal=bool(s.optimal),

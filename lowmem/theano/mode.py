@@ -28,6 +28,10 @@ class LowMemMode(Mode):
         Bytes the scheduler's search may use.
     tolerance_bytes, tolerance_ratio : stop the search this close to the
         lower bound (default 4 KiB or 0.01%, see LowMemLinker).
+    share_storage : bool, default True
+        Apply a storage plan: an array whose variable is dead is handed to
+        a later variable of the same dtype and symbolic shape, whose op
+        writes into it instead of allocating (lowmem.theano.sharing).
     optimizer : Theano optimizer or name, default Theano's configured one.
     linker : a LowMemLinker to use instead (Theano's Mode.clone passes it).
 
@@ -58,18 +62,20 @@ class LowMemMode(Mode):
 
 
 def function(inputs, outputs=None, mode=None, time_limit=DEFAULT_TIME_LIMIT,
-             memory_limit=scheduler.DEFAULT_MEMORY_LIMIT, example_inputs=None, **kwargs):
+             memory_limit=scheduler.DEFAULT_MEMORY_LIMIT, example_inputs=None,
+             share_storage=True, **kwargs):
     """``theano.function`` compiled with :class:`LowMemMode`.
 
     Takes theano.function's arguments plus lowmem's options; `mode`, if
     given, must be a LowMemMode (its options win). `example_inputs`:
     values or shape tuples for `inputs`, in order; the function is then
-    planned at compile time instead of on its first call.
+    planned at compile time instead of on its first call. `share_storage`:
+    arrays of equal shape with disjoint lifetimes share storage.
     """
     import theano
     if mode is None:
         linker = LowMemLinker(time_limit=time_limit, memory_limit=memory_limit,
-                              example_inputs=example_inputs)
+                              example_inputs=example_inputs, share_storage=share_storage)
         mode = LowMemMode(linker=linker)
     elif not isinstance(mode, LowMemMode):
         raise TypeError(f"lowmem.theano.function needs a LowMemMode, got {mode!r}")

@@ -1,0 +1,363 @@
+"""Storage sharing in compiled Theano functions.
+
+``lowmem.plan_storage`` pairs buffers of the same dtype and shape class
+whose lifetimes do not overlap into storage cells. This module applies
+such a plan to a LowMemVM: when a cell's buffer dies, its array is handed
+to the Theano storage cell of the variable that takes the cell next, so
+that variable's op finds a preallocated output of the right shape and
+writes into it (Theano's C ops reuse an output of matching dimensions:
+Elemwise, CAReduce, Dot22, ...). Between the two the array stays in the
+taker's cell, which is exactly what the plan counts: a cell held for
+reuse is live from its donor's death to its taker's birth.
+
+Why hand arrays over rather than alias Theano's cells: thunks capture
+their storage cells (one-element lists) when they are made, at compile
+time, but the order, and so every lifetime, is only known once sizes are
+(after the recording first call). Handing over the array between cells
+gives the same sharing for any order chosen at any time, leaves the
+thunks alone, and makes garbage collection exact: a cell awaiting reuse
+is never emptied, and the last buffer of a cell is freed as usual.
+
+Shape classes come from Theano's ShapeFeature: two variables are in one
+class when their symbolic shapes are the same computation
+(``ShapeFeature.same_shape``) once constant parts are folded, so one plan
+holds for every shape of the explicit inputs. The shapes of shared
+variables (weights) are taken as constants, so that per-head slices of
+different weights can share; the VM re-plans if one of them changes shape.
+
+Safety: an array is handed over only when nothing but its cell refers to
+it (``sys.getrefcount``), so an undeclared view or a cached result can
+never be overwritten. An op that does not write into the array it was
+handed (most Python ``perform`` implementations replace it) briefly holds
+both, which the model does not count; the VM checks every hand-off after
+the taker's node runs, and those variables stop taking cells (the plan is
+redone without them).
+"""
+
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+from theano.compile.sharedvalue import SharedVariable
+from theano.gof.graph import Constant
+from theano.tensor import TensorType
+from theano.tensor.basic import Shape
+from theano.tensor.opt import Shape_i
+
+from ..storage import plan_storage
+
+
+# Shape expressions are small scalar graphs; evaluate a node only when its
+# constant inputs are this small.
+EVALUATE_MAX_ELEMENTS = 64
+
+
+class _ShapeKeys:
+    """Hashable keys of symbolic shape expressions: equal keys mean equal
+    values for every value of the graph's free inputs.
+
+    Constants, and subexpressions over constants only (including the
+    shapes of inputs in `fixed`), fold to their value. ``Shape_i(x)`` and
+    ``Shape(x)`` take the key of the ShapeFeature's expression for x's
+    shape when it has one, else x's identity (never x's computation). The
+    rest is keyed by structure: (op, input keys). Iterative, so deep
+    expression chains cannot exhaust Python's recursion limit.
+    """
+
+    def __init__(self, shape_of, fixed):
+        self.shape_of = shape_of
+        self.fixed = fixed
+        self.memo = {}
+        self.values = {}        # key -> value, for folded keys
+
+    def _deps(self, var):
+        """Variables whose keys var's key is made of."""
+        node = var.owner
+        if node is None or isinstance(var, Constant):
+            return ()
+        if isinstance(node.op, (Shape_i, Shape)):
+            x = node.inputs[0]
+            if x in self.fixed or x not in self.shape_of:
+                return ()
+            dims = self.shape_of[x]
+            if isinstance(node.op, Shape_i):
+                dims = dims[node.op.i:node.op.i + 1]
+            return tuple(d for d in dims if d is not var)
+        return tuple(node.inputs)
+
+    def key(self, root):
+        memo = self.memo
+        stack, expanded = [root], set()
+        while stack:
+            var = stack[-1]
+            if var in memo:
+                stack.pop()
+                continue
+            missing = [d for d in self._deps(var) if d not in memo]
+            if missing and var not in expanded:
+                expanded.add(var)
+                stack.extend(missing)
+                continue
+            stack.pop()
+            memo[var] = self._key(var)
+        return memo[root]
+
+    def _dep_key(self, var):
+        # A dependency still unkeyed here lies on a cycle: key it by identity.
+        return self.memo.get(var, ("var", id(var)))
+
+    def _key(self, var):
+        if isinstance(var, Constant):
+            return self._folded(np.asarray(var.data))
+        node = var.owner
+        if node is None:
+            return ("var", id(var))
+        if isinstance(node.op, (Shape_i, Shape)):
+            x = node.inputs[0]
+            if x in self.fixed:
+                shape = np.shape(self.fixed[x])
+                value = shape[node.op.i] if isinstance(node.op, Shape_i) else shape
+                return self._folded(np.asarray(value, dtype=var.dtype))
+            deps = self._deps(var)
+            if isinstance(node.op, Shape_i):
+                if deps:
+                    return self._dep_key(deps[0])
+                return ("shape_i", id(x), node.op.i)
+            if deps and len(deps) == len(self.shape_of[x]):
+                keys = [self._dep_key(d) for d in deps]
+                if all(k[0] == "const" for k in keys):
+                    return self._folded(np.array([self.values[k] for k in keys], dtype=var.dtype))
+                return ("shape",) + tuple(keys)
+            return ("shape", id(x))
+        keys = [self._dep_key(i) for i in node.inputs]
+        if all(k[0] == "const" for k in keys):
+            folded = self._evaluate(node, var, [self.values[k] for k in keys])
+            if folded is not None:
+                return folded
+        return ("apply", node.op, tuple(keys), node.outputs.index(var))
+
+    def _folded(self, value):
+        key = ("const", value.dtype.str, value.shape, value.tobytes())
+        self.values[key] = value
+        return key
+
+    def _evaluate(self, node, var, inputs):
+        """The op's Python implementation on constant inputs, or None."""
+        if any(v.size > EVALUATE_MAX_ELEMENTS for v in inputs):
+            return None
+        try:
+            outputs = [[None] for _ in node.outputs]
+            node.op.perform(node, [v.copy() for v in inputs], outputs)
+            value = np.asarray(outputs[node.outputs.index(var)][0])
+        except Exception:       # an op without a Python implementation: keep it symbolic
+            return None
+        return self._folded(value)
+
+
+def fixed_inputs(fgraph, storage_map):
+    """{graph input: current value} of the shared variables (weights),
+    whose shapes shape classes take as fixed (see shape_classes)."""
+    return {var: storage_map[var][0] for var in fgraph.inputs
+            if isinstance(var, SharedVariable) and storage_map[var][0] is not None}
+
+
+def shape_classes(fgraph, variables, fixed=None):
+    """Per variable of `variables`: a hashable shape class, equal for two
+    variables when the ShapeFeature gives them the same symbolic shape
+    (what ``ShapeFeature.same_shape`` tests), after folding constant
+    subexpressions; None for variables that are not tensors or that the
+    feature does not know (they never share). All None when the graph has
+    no ShapeFeature.
+
+    fixed: {graph input: value} whose shapes count as constants (the
+    function's shared variables: a slice of a weight then has the same
+    class as any other array of its shape). The classes hold for every
+    shape of the other inputs, and for these while their shapes stay.
+    """
+    feature = getattr(fgraph, "shape_feature", None)
+    if feature is None:
+        return [None] * len(variables)
+    keys = _ShapeKeys(feature.shape_of, fixed or {})
+    classes = []
+    for var in variables:
+        shape = feature.shape_of.get(var) if isinstance(var.type, TensorType) else None
+        if shape is None:
+            classes.append(None)
+            continue
+        classes.append((len(shape),) + tuple(keys.key(d) for d in shape))
+    # Symbolic keys hold identities: keep the expressions they name alive
+    # as long as the classes (the ShapeFeature does, while the graph lives).
+    return classes
+
+
+# Cells of at most this many bytes per array are kept from one call to the
+# next (Theano's first reuse step did this for 0-d arrays): shape
+# arithmetic makes many tiny arrays, each an allocation per call, for a
+# few bytes held between calls.
+KEEP_BETWEEN_CALLS_BYTES = 64
+
+
+@dataclass
+class Sharing:
+    """A storage plan applied to a LowMemVM's order (see the module docstring).
+
+    plan          the lowmem StoragePlan of the order
+    actions       per step, after the node: (variables whose cells empty,
+                  hand-offs (giver, taker, slot), checks (taker, slot));
+                  a giver or taker ("kept", k) is the k-th kept cell's reserve
+    opening       at the start of a call: hand-offs (("kept", k), taker, slot)
+    kept          reserves kept between calls
+    timeline      per step: bytes allocated under the model, kept cells
+                  counted at every step (they are always allocated)
+    retained      bytes kept between calls
+    excluded      Theano variables that stopped taking cells (their op did
+                  not write into the array it was handed)
+    slots         hand-offs planned per call
+    handed, taken in the last call: arrays handed over (the rest were
+                  still referred to elsewhere, and freed), and arrays the
+                  taking op wrote into
+    """
+    plan: object
+    actions: list
+    opening: list
+    kept: int
+    timeline: np.ndarray
+    retained: int
+    excluded: set = field(default_factory=set)
+    slots: int = 0
+    handed: int = 0
+    taken: int = 0
+
+    @property
+    def peak(self):
+        """Peak bytes allocated during a call, kept cells included
+        (never above the order's peak)."""
+        return int(self.timeline.max()) if len(self.timeline) else 0
+
+    @property
+    def call_peak(self):
+        """The peak above the level a call starts from, which already
+        holds the kept cells: what lowmem.theano.measure_call reads."""
+        return self.peak - self.retained
+
+
+def _chains(plan):
+    """Per cell, its buffers in order of birth."""
+    chains = {}
+    for b in np.argsort(plan.start, kind="stable"):
+        chains.setdefault(int(plan.cell[b]), []).append(int(b))
+    return chains
+
+
+def _timeline(plan, chains, workspace):
+    """Per step: bytes of cells held (first birth to last death) + workspace."""
+    n = len(workspace)
+    delta = np.zeros(n + 1, dtype=np.int64)
+    for members in chains.values():
+        size = int(plan.size[members[0]])
+        delta[plan.start[members[0]]] += size
+        delta[max(int(plan.end[b]) for b in members) + 1] -= size
+    return np.cumsum(delta)[:n] + workspace
+
+
+def _keep_small_cells(plan, chains, timeline, keep_bytes, may_share):
+    """Cells (ids) of arrays of at most `keep_bytes` to keep between calls,
+    among buffers that `may_share`, each only if holding it outside its
+    span keeps the timeline within the order's peak; adds them to
+    `timeline`."""
+    kept = []
+    for c, members in chains.items():
+        size = int(plan.size[members[0]])
+        if not 0 < size <= keep_bytes or not all(may_share[b] for b in members):
+            continue
+        first, last = int(plan.start[members[0]]), max(int(plan.end[b]) for b in members)
+        outside = np.concatenate([timeline[:first], timeline[last + 1:]])
+        if len(outside) and outside.max() + size > plan.order_peak:
+            continue
+        timeline[:first] += size
+        timeline[last + 1:] += size
+        kept.append(c)
+    return kept
+
+
+def plan_sharing(translation, order, clear_lists, classes, excluded=(),
+                 keep_bytes=KEEP_BETWEEN_CALLS_BYTES):
+    """A :class:`Sharing` for `order` (lowmem node ids of translation.graph).
+
+    clear_lists: per step, the Theano variables whose cells the VM empties
+    after it; classes: per lowmem variable, its shape class or None;
+    excluded: Theano variables that must not take a cell; keep_bytes:
+    cells of arrays up to this size are kept between calls (0: none).
+    """
+    graph = translation.graph
+    variables = translation.variables
+    classes = [None if variables[v] in excluded else c for v, c in enumerate(classes)]
+    plan = plan_storage(graph, order, shape_classes=classes)
+    chains = _chains(plan)
+    timeline = _timeline(plan, chains, graph.node_workspace[plan.order])
+    # Graph outputs (and what views them) and arrays of unknown shape never share.
+    may_share = np.array([classes[v] is not None for v in plan.owner], dtype=bool)
+    may_share[[b for b in plan.buffer_of[graph.outputs] if b >= 0]] = False
+    kept = _keep_small_cells(plan, chains, timeline, keep_bytes, may_share)
+    owner = [variables[v] for v in plan.owner]
+    # Hand-offs: each buffer of a chain to the next; a kept chain's last
+    # buffer to its reserve, which opens the next call by handing it to
+    # the first.
+    pairs = [(owner[a], owner[b], int(plan.end[a]), int(plan.start[b]))
+             for members in chains.values() for a, b in zip(members, members[1:])]
+    for k, c in enumerate(kept):
+        last = chains[c][-1]
+        pairs.append((owner[last], ("kept", k), int(plan.end[last]), None))
+    opening = [(("kept", k), owner[chains[c][0]], len(pairs) + k) for k, c in enumerate(kept)]
+    givers = {give for give, _, _, _ in pairs}
+    actions = [([v for v in vars_ if v not in givers], [], []) for vars_ in clear_lists]
+    for slot, (give, take, end, start) in enumerate(pairs):
+        actions[end][1].append((give, take, slot))
+        if start is not None:
+            actions[start][2].append((take, slot))
+    for give, take, slot in opening:
+        actions[int(plan.start[chains[kept[give[1]]][0]])][2].append((take, slot))
+    retained = sum(int(plan.size[chains[c][0]]) for c in kept)
+    return Sharing(plan=plan, actions=actions, opening=opening, kept=len(kept),
+                   timeline=timeline, retained=retained, excluded=set(excluded),
+                   slots=len(pairs) + len(opening))
+
+
+def bind(sharing, storage_map, reserves):
+    """(actions, opening) of `sharing` with Theano variables replaced by
+    their storage cells and ("kept", k) by reserves[k]."""
+    def cell(x):
+        return reserves[x[1]] if isinstance(x, tuple) else storage_map[x]
+    actions = [([storage_map[v] for v in clear],
+                [(cell(give), cell(take), slot) for give, take, slot in hand],
+                [(storage_map[take], slot, take) for take, slot in check])
+               for clear, hand, check in sharing.actions]
+    opening = [(cell(give), cell(take), slot) for give, take, slot in sharing.opening]
+    return actions, opening
+
+
+def hand_over(hand, handed):
+    """Move each giver cell's array into its taker's cell, when nothing else
+    refers to it (references: this frame's local and getrefcount's own)."""
+    for give, take, slot in hand:
+        value = give[0]
+        give[0] = None
+        if type(value) is np.ndarray and sys.getrefcount(value) == 2:
+            take[0] = value
+            handed[slot] = value
+        del value
+
+
+def check_taken(check, handed, failed, counts):
+    """After a node ran: each array handed to one of its outputs must still
+    be that output (the op wrote into it); else note the variable in
+    `failed`. counts[0] += arrays checked, counts[1] += arrays taken."""
+    for cell, slot, var in check:
+        value = handed[slot]
+        if value is not None:
+            handed[slot] = None
+            counts[0] += 1
+            if cell[0] is value:
+                counts[1] += 1
+            else:
+                failed.append(var)
