@@ -295,3 +295,17 @@ def test_ops_of_shared_graphs_pass_debugmode_with_preallocated_outputs(build):
                      check_py_code=False)
     f_debug = theano.function(inputs, outputs, updates=updates, mode=mode)
     f_debug(*data)      # raises on an op that mishandles a preallocated output
+
+
+def test_report_describes_the_storage_plan():
+    fns = compile_modes(chain_graph)
+    f = fns["shared"]
+    x = np.random.RandomState(8).randn(5, 3)
+    for _ in range(3):
+        f(x)
+    r = lt.report(f)
+    storage = f.fn.plan.storage
+    assert r.storage["cells"] == storage.plan.cells and r.storage["taken"] == storage.taken
+    assert f"{storage.plan.buffers} arrays in {storage.plan.cells} cells" in str(r)
+    fns["plain"](x)
+    assert lt.report(fns["plain"]).storage is None

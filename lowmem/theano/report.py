@@ -147,6 +147,7 @@ class Report:
     plot: object = None
     notes: list = field(default_factory=list)
     show_steps: int = DEFAULT_STEPS
+    storage: dict = None        # storage sharing figures (see storage_text), None when off
 
     def __str__(self):
         return self.text()
@@ -155,6 +156,18 @@ class Report:
     def headline(self):
         return (f"peak {human(self.peak)} (toposort {human(self.toposort_peak)}, "
                 f"default C VM order {human(self.default_vm_peak)})")
+
+    def storage_text(self):
+        s = self.storage
+        line = (f"storage shared: {s['buffers']} arrays in {s['cells']} cells "
+                f"({s['buffers'] - s['cells']} allocations saved per call if every op writes "
+                f"into the array it is handed; last call: {s['handed']} arrays handed over, "
+                f"{s['taken']} written into)")
+        if s["kept"]:
+            line += (f"; {s['kept']} small arrays ({exact(s['retained'])}) kept between calls")
+        if s["not_honouring"]:
+            line += f"; not sharing into {', '.join(s['not_honouring'])} (replace their output)"
+        return line
 
     def text(self, steps=-1):
         """The report; `steps` = how many steps to list (the first ones,
@@ -187,6 +200,8 @@ class Report:
         lines.append(f"search {_seconds(self.search_seconds)} (planning "
                      f"{_seconds(self.schedule_seconds)} in all), recording call "
                      f"{_seconds(self.record_seconds)}; {ws}")
+        if self.storage:
+            lines.append(self.storage_text())
         for note in self.notes:
             lines.append(f"note: {note}")
 
@@ -307,7 +322,14 @@ def report(f, plot=None, steps=DEFAULT_STEPS):
     largest_ws = sorted(((s.workspace, s.index, s) for s in steps_ if s.workspace),
                         key=lambda x: (-x[0], x[1]))
 
-    notes = list(getattr(plan, "notes", []) or [])
+    notes = [n for n in getattr(plan, "notes", []) or [] if not n.startswith("storage sharing:")]
+    storage = None
+    if getattr(plan, "storage", None) is not None:
+        st = plan.storage
+        storage = {"buffers": int(st.plan.buffers), "cells": int(st.plan.cells),
+                   "kept": st.kept, "retained": st.retained, "handed": st.handed,
+                   "taken": st.taken, "peak": st.peak,
+                   "not_honouring": sorted({type(v.owner.op).__name__ for v in st.excluded})}
     r = Report(
         name=(graph.name if graph.name != "theano-function"
               else getattr(f, "name", None) or graph.name), n_nodes=graph.n_nodes, peak=int(sched.peak),
@@ -322,7 +344,7 @@ def report(f, plot=None, steps=DEFAULT_STEPS):
         total_workspace=int(np.sum(graph.node_workspace)),
         heuristic_peaks=dict(sched.heuristic_peaks), steps=steps_, peak_step=peak_step,
         peak_buffers=peak_buffers, largest_workspace=largest_ws, timelines=timelines,
-        notes=notes, show_steps=steps)
+        notes=notes, show_steps=steps, storage=storage)
     if plot is not None:
         write_plot(r, plot)
         r.plot = plot
