@@ -237,7 +237,8 @@ class LowMemVM(VM):
                                   for var, value in fixed.items()]
         storage = _sharing.plan_sharing(translation, order,
                                         clear_lists(self.fgraph, self.nodes),
-                                        self._classes, excluded, self.linker.keep_bytes)
+                                        self._classes, excluded, self.linker.keep_bytes,
+                                        self.linker.keep_allowance)
         self.plan.storage = storage
         self.storage_reserves = [[None] for _ in range(storage.kept)]
         self.storage_actions, self.storage_opening = _sharing.bind(
@@ -376,15 +377,17 @@ class LowMemLinker(VM_Linker):
     share_storage: apply a storage plan (lowmem.theano.sharing) so that
     arrays of equal shape with disjoint lifetimes share storage.
     keep_bytes: with share_storage, arrays of at most this many bytes
-    (shape arithmetic) keep their storage from one call to the next, when
-    that does not raise the peak (0: none).
+    (shape arithmetic) keep their storage from one call to the next (0:
+    none), as long as that raises the peak by at most keep_allowance bytes
+    in all (default 4 KiB, the tolerance the search stops at; 0: never).
     """
 
     def __init__(self, time_limit=DEFAULT_TIME_LIMIT, memory_limit=scheduler.DEFAULT_MEMORY_LIMIT,
                  name=None, c_thunks=None, example_inputs=None,
                  tolerance_bytes=DEFAULT_TOLERANCE_BYTES,
                  tolerance_ratio=DEFAULT_TOLERANCE_RATIO, share_storage=True,
-                 keep_bytes=_sharing.KEEP_BETWEEN_CALLS_BYTES, **ignored):
+                 keep_bytes=_sharing.KEEP_BETWEEN_CALLS_BYTES,
+                 keep_allowance=_sharing.KEEP_PEAK_ALLOWANCE, **ignored):
         # Theano's VM_Linker options that would change the VM (cloop, lazy,
         # callbacks) do not apply: this linker always uses its own loop VM.
         super().__init__(allow_gc=True, use_cloop=False, lazy=False, c_thunks=c_thunks)
@@ -396,6 +399,7 @@ class LowMemLinker(VM_Linker):
         self.tolerance_ratio = tolerance_ratio
         self.share_storage = share_storage
         self.keep_bytes = keep_bytes
+        self.keep_allowance = keep_allowance
 
     def accept(self, fgraph, no_recycling=None, profile=None):
         if self.fgraph is not None and self.fgraph is not fgraph:
@@ -404,7 +408,8 @@ class LowMemLinker(VM_Linker):
                                example_inputs=self.example_inputs,
                                tolerance_bytes=self.tolerance_bytes,
                                tolerance_ratio=self.tolerance_ratio,
-                               share_storage=self.share_storage, keep_bytes=self.keep_bytes)
+                               share_storage=self.share_storage, keep_bytes=self.keep_bytes,
+                               keep_allowance=self.keep_allowance)
             fresh.compile_started = getattr(self, "compile_started", None)
             return fresh.accept(fgraph, no_recycling, profile)
         self.fgraph = fgraph

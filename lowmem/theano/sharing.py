@@ -195,6 +195,11 @@ def shape_classes(fgraph, variables, fixed=None):
 # arithmetic makes many tiny arrays, each an allocation per call, for a
 # few bytes held between calls.
 KEEP_BETWEEN_CALLS_BYTES = 64
+# How far kept arrays may raise a call's peak above the order's: the
+# 4 KiB LowMemMode's search already stops at (linker.DEFAULT_TOLERANCE_BYTES).
+# Held across the peak step, even 8 bytes would raise it, so with 0 most of
+# them could not be kept.
+KEEP_PEAK_ALLOWANCE = 4096
 
 
 @dataclass
@@ -230,8 +235,9 @@ class Sharing:
 
     @property
     def peak(self):
-        """Peak bytes allocated during a call, kept cells included
-        (never above the order's peak)."""
+        """Peak bytes allocated during a call, kept cells included: at most
+        the order's peak + the keep allowance (the storage plan alone
+        never raises it)."""
         return int(self.timeline.max()) if len(self.timeline) else 0
 
     @property
@@ -260,19 +266,22 @@ def _timeline(plan, chains, workspace):
     return np.cumsum(delta)[:n] + workspace
 
 
-def _keep_small_cells(plan, chains, timeline, keep_bytes, may_share):
+def _keep_small_cells(plan, chains, timeline, keep_bytes, may_share, allowance):
     """Cells (ids) of arrays of at most `keep_bytes` to keep between calls,
-    among buffers that `may_share`, each only if holding it outside its
-    span keeps the timeline within the order's peak; adds them to
-    `timeline`."""
+    among buffers that `may_share`, smallest first, each only if holding it
+    outside its span keeps the timeline within the order's peak +
+    `allowance`; adds them to `timeline`."""
     kept = []
-    for c, members in chains.items():
+    limit = plan.order_peak + allowance
+    for c, members in sorted(chains.items(), key=lambda cm: (int(plan.size[cm[1][0]]), cm[0])):
         size = int(plan.size[members[0]])
-        if not 0 < size <= keep_bytes or not all(may_share[b] for b in members):
+        if size > keep_bytes:
+            break
+        if size == 0 or not all(may_share[b] for b in members):
             continue
         first, last = int(plan.start[members[0]]), max(int(plan.end[b]) for b in members)
         outside = np.concatenate([timeline[:first], timeline[last + 1:]])
-        if len(outside) and outside.max() + size > plan.order_peak:
+        if len(outside) and outside.max() + size > limit:
             continue
         timeline[:first] += size
         timeline[last + 1:] += size
@@ -281,13 +290,14 @@ def _keep_small_cells(plan, chains, timeline, keep_bytes, may_share):
 
 
 def plan_sharing(translation, order, clear_lists, classes, excluded=(),
-                 keep_bytes=KEEP_BETWEEN_CALLS_BYTES):
+                 keep_bytes=KEEP_BETWEEN_CALLS_BYTES, keep_allowance=KEEP_PEAK_ALLOWANCE):
     """A :class:`Sharing` for `order` (lowmem node ids of translation.graph).
 
     clear_lists: per step, the Theano variables whose cells the VM empties
     after it; classes: per lowmem variable, its shape class or None;
     excluded: Theano variables that must not take a cell; keep_bytes:
-    cells of arrays up to this size are kept between calls (0: none).
+    cells of arrays up to this size are kept between calls (0: none), as
+    long as they raise the peak by at most keep_allowance bytes in all.
     """
     graph = translation.graph
     variables = translation.variables
@@ -298,7 +308,7 @@ def plan_sharing(translation, order, clear_lists, classes, excluded=(),
     # Graph outputs (and what views them) and arrays of unknown shape never share.
     may_share = np.array([classes[v] is not None for v in plan.owner], dtype=bool)
     may_share[[b for b in plan.buffer_of[graph.outputs] if b >= 0]] = False
-    kept = _keep_small_cells(plan, chains, timeline, keep_bytes, may_share)
+    kept = _keep_small_cells(plan, chains, timeline, keep_bytes, may_share, keep_allowance)
     owner = [variables[v] for v in plan.owner]
     # Hand-offs: each buffer of a chain to the next; a kept chain's last
     # buffer to its reserve, which opens the next call by handing it to
