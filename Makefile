@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.lowmem-installed
 # Keep any flags the caller gave; only add the default when none were given.
 export THEANO_FLAGS ?= blas.ldflags=
 
-.PHONY: all venv build test demo bench bench-theano clean distclean
+.PHONY: all venv build test demo bench bench-theano bench-storage clean distclean
 
 all: build
 
@@ -43,6 +43,11 @@ bench: build
 
 bench-theano: build
 	$(VPY) -m benchmarks.run_theano
+
+# Storage plans on the graph zoo, then storage sharing in the Theano models.
+bench-storage: build
+	$(VPY) -m benchmarks.run_storage
+	$(VPY) -m benchmarks.run_theano_storage
 
 clean:
 	rm -rf build lowmem/*.so lowmem/_*.c *.egg-info
