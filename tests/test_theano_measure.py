@@ -141,7 +141,7 @@ def test_first_call_under_measure_call_warns():
     f = theano.function([a], T.exp(a) + 1, mode=lt.LowMemMode())
     with pytest.warns(RuntimeWarning, match="call the function once before"):
         measure_call(f, np.ones(10))
-    assert not f.fn.plan.workspace_measured
+    assert f.fn.plan.workspace_measured       # NumPy's allocations, counted beside tracemalloc
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         measure_call(f, np.ones(10))

@@ -7,8 +7,8 @@ and the lazy Stack VM evaluate on demand from the outputs. So the
 
 Sizes are learned on the first call, so the user has nothing to do: that
 call runs in ``fgraph.toposort()`` order and records the bytes of every
-value and, with tracemalloc, each node's workspace (the peak a thunk
-reaches above what it leaves allocated). The function is then scheduled
+value and each node's workspace (the peak of NumPy data a thunk reaches
+above what it leaves allocated, counted by lowmem.allocations). The function is then scheduled
 and every later call runs in the lowmem order.
 
 After each node the VM empties the storage cells the memory model frees
@@ -29,7 +29,6 @@ does, so the profiler's figures keep their meaning.
 """
 
 import time
-import tracemalloc
 import warnings
 from dataclasses import dataclass, field
 
@@ -40,11 +39,12 @@ from theano.gof import link
 from theano.gof.vm import VM, VM_Linker
 
 from .. import scheduler
+from ..allocations import AllocationCounter
 from . import sharing as _sharing
 from .shapes import shapes_from_examples, sizes_from_shapes
 from .translate import graph_from_fgraph, variable_nbytes
 
-# A thunk's transient allocations below this are Python-object noise.
+# A thunk's transient allocations below this are noise (0-d temporaries).
 WORKSPACE_NOISE_BYTES = 4096
 # Scheduling defaults for compiled functions: a search of 10% of the time
 # Theano took to compile the function (at least 20 ms, at most 1 s),
@@ -254,12 +254,18 @@ class LowMemVM(VM):
 
     # ---------------------------------------------------------- first call
     def _record(self):
-        """Run once in the current order; return sizes, shapes, workspace."""
+        """Run once in the current order; return sizes, shapes, workspace.
+
+        Workspace is the peak of NumPy data a thunk allocates above what it
+        leaves allocated, counted by a NEP-49 allocation handler
+        (lowmem.allocations): it costs ~15 ns per NumPy allocation, where
+        tracemalloc, which traces every Python object, made this call 1-2
+        ordinary calls slower. Scratch that an op mallocs outside NumPy is
+        not seen (Theano's ops allocate theirs as NumPy arrays)."""
         storage = self.storage_map
         sizes, shapes, workspace, copies = {}, {}, {}, set()
-        measure = not tracemalloc.is_tracing()   # never disturb the caller's tracing
-        if measure:
-            tracemalloc.start()
+        counter = AllocationCounter()
+        counter.__enter__()
         node = thunk = None
         try:
             for var in storage:
@@ -267,9 +273,8 @@ class LowMemVM(VM):
                     sizes[var] = variable_nbytes(var, storage[var][0])
                     shapes[var] = getattr(storage[var][0], "shape", None)
             for thunk, node, cells in zip(self.thunks, self.nodes, self.post_thunk_clear):
-                if measure:
-                    before = tracemalloc.get_traced_memory()[0]
-                    tracemalloc.reset_peak()
+                before = counter.current
+                counter.reset_peak()
                 thunk()
                 allocated = 0
                 aliased = _alias_inputs(node)
@@ -282,18 +287,16 @@ class LowMemVM(VM):
                             continue
                         copies.add((node, pos))   # declared an alias, but a copy
                     allocated += sizes[out]
-                if measure:
-                    scratch = tracemalloc.get_traced_memory()[1] - before - allocated
-                    if scratch >= WORKSPACE_NOISE_BYTES:
-                        workspace[node] = scratch
+                scratch = counter.peak - before - allocated
+                if scratch >= WORKSPACE_NOISE_BYTES:
+                    workspace[node] = scratch
                 for cell in cells:
                     cell[0] = None
         except Exception:
             link.raise_with_op(node, thunk)
         finally:
-            if measure:
-                tracemalloc.stop()
-        return sizes, shapes, workspace, copies, measure
+            counter.__exit__(None, None, None)
+        return sizes, shapes, workspace, copies, True
 
     def _record_and_plan(self):
         t0 = time.perf_counter()

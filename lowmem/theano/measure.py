@@ -38,11 +38,11 @@ The measurement protocol
 What the model predicts is the memory of the VM's run over its graph; a
 Theano call also does things around it. To compare like with like:
 
-1. Measure a call after the first. A LowMemMode function's first call
-   records sizes and plans (in toposort order); it also measures each
-   node's workspace with tracemalloc, which it does only when no session is
-   running (it never touches the caller's), so the first call must not be
-   made under ``measure_call`` — it warns if it is. In the default mode
+1. Measure a call after the first (after the second with storage
+   sharing, whose first planned call makes the arrays it then keeps). A
+   LowMemMode function's first call records sizes and each node's
+   workspace, and runs in toposort order, not the planned one;
+   ``measure_call`` warns if it is given that call. In the default mode
    the first call is also where one-off allocations happen.
 2. Pass arrays of the input's exact dtype. ``Function`` converts any other
    argument (``allow_input_downcast``, lists, scalars) into a new array, and
@@ -265,8 +265,8 @@ def measure_call(f, *args, **kwargs):
     vm = _lowmem_vm(f)
     if vm is not None and not vm.recorded:
         warnings.warn("measure_call on the first call of a LowMemMode function: that call "
-                      "records sizes in toposort order and, under tracemalloc, cannot measure "
-                      "workspace; call the function once before measuring it",
+                      "records sizes and runs in toposort order, not the planned one; call the "
+                      "function once before measuring it",
                       RuntimeWarning, stacklevel=2)
     tracer = _Tracer()
     with _quiet_gc():

@@ -195,8 +195,7 @@ class Report:
                              f"({100.0 * (ref - self.peak) / ref:.1f}%) against {label}")
         ws = (f"workspace measured: {both(self.total_workspace)} in all"
               if self.workspace_measured else
-              "workspace NOT measured (planned from example inputs, or the first call ran "
-              "under tracemalloc): counted as 0")
+              "workspace NOT measured (planned from example inputs): counted as 0")
         lines.append(f"search {_seconds(self.search_seconds)} (planning "
                      f"{_seconds(self.schedule_seconds)} in all), recording call "
                      f"{_seconds(self.record_seconds)}; {ws}")
