@@ -15,13 +15,16 @@ Arena offsets: every buffer gets an offset in one arena so that buffers
 live at the same step never overlap: best fit (the smallest gap between
 already placed, time-overlapping buffers that holds it, else the top),
 buffers placed in decreasing order of a key; the caller tries several keys
-and keeps the smallest arena, as XLA's heap simulator does.
+and keeps the smallest arena, as XLA's heap simulator does. It costs about
+the number of pairs of buffers live together (times a log for sorting),
+so lowmem.storage uses it only as a fallback to the skyline search of
+_arena.pyx.
 """
 
 import numpy as np
 
 from libc.stdint cimport int64_t
-from libc.stdlib cimport malloc, free, qsort
+from libc.stdlib cimport malloc, free
 
 # How many free cells of the right class a buffer looks at before taking a new one.
 cdef enum:
@@ -125,9 +128,59 @@ cdef struct Placed:
     int64_t size
 
 
-cdef int _by_offset(const void* a, const void* b) noexcept nogil:
-    cdef int64_t x = (<const Placed*>a).offset, y = (<const Placed*>b).offset
-    return (x > y) - (x < y)
+cdef void _sort_by_offset(Placed* a, Py_ssize_t n) noexcept nogil:
+    """Sort by offset: quicksort (median of three) down to short runs, then
+    one insertion sort pass; inlined comparisons, unlike libc's qsort."""
+    cdef Py_ssize_t lo, hi, i, j, mid, top
+    cdef Py_ssize_t stack_lo[64]
+    cdef Py_ssize_t stack_hi[64]
+    cdef Placed tmp
+    cdef int64_t pivot
+    stack_lo[0] = 0
+    stack_hi[0] = n - 1
+    top = 1
+    while top:
+        top -= 1
+        lo = stack_lo[top]
+        hi = stack_hi[top]
+        while hi - lo > 16:
+            mid = lo + (hi - lo) // 2
+            if a[mid].offset < a[lo].offset:
+                tmp = a[mid]; a[mid] = a[lo]; a[lo] = tmp
+            if a[hi].offset < a[lo].offset:
+                tmp = a[hi]; a[hi] = a[lo]; a[lo] = tmp
+            if a[hi].offset < a[mid].offset:
+                tmp = a[hi]; a[hi] = a[mid]; a[mid] = tmp
+            pivot = a[mid].offset
+            i = lo
+            j = hi
+            while i <= j:
+                while a[i].offset < pivot:
+                    i += 1
+                while a[j].offset > pivot:
+                    j -= 1
+                if i <= j:
+                    tmp = a[i]; a[i] = a[j]; a[j] = tmp
+                    i += 1
+                    j -= 1
+            # Push the larger part, go on with the smaller: stack depth <= log2 n.
+            if j - lo < hi - i:
+                stack_lo[top] = i
+                stack_hi[top] = hi
+                top += 1
+                hi = j
+            else:
+                stack_lo[top] = lo
+                stack_hi[top] = j
+                top += 1
+                lo = i
+    for i in range(1, n):
+        tmp = a[i]
+        j = i - 1
+        while j >= 0 and a[j].offset > tmp.offset:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = tmp
 
 
 cdef inline Py_ssize_t _collect(int64_t e, const int64_t[::1] entry_buf,
@@ -194,7 +247,7 @@ def best_fit_offsets(start, end, size, order):
                 node >>= 1
             for t in range(st[b] + 1, en[b] + 1):  # starting inside (st, en]
                 n_near = _collect(start_head[t], entry_buf, entry_next, off, sz, near, n_near)
-            qsort(near, n_near, sizeof(Placed), _by_offset)
+            _sort_by_offset(near, n_near)
             top = 0
             best = -1
             best_gap = 0

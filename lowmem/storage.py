@@ -10,7 +10,14 @@ outputs already folded into the buffer they alias, see problem.py):
   and graph inputs never share; pairings never raise the order's peak.
 * arena: an offset per buffer in one block of memory, buffers live at the
   same step never overlapping; its size is compared with the lower bound,
-  the most bytes live at any step.
+  the most bytes live at any step. A skyline search (_arena.pyx) packs the
+  buffers bottom up, forwards and with time reversed: its first, greedy
+  path takes O(b log b); when that misses the bound it goes on under a node
+  budget, with randomised probes and then exhaustively (a search that
+  finishes proves its arena the smallest any placement can have).
+  Best-fit placement (_storage.pyx) under several orders is tried too
+  while the arena is more than 1% above the bound and the graph is small
+  enough for it (its cost grows with the pairs of buffers live together).
 """
 
 import time
@@ -18,11 +25,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _storage
+from . import _arena, _storage
 from .model import check_order
 from .problem import buffer_tables
 
-ARENA_KEYS = ("size", "lifetime", "size x lifetime", "start")
+# Best-fit placement orders, most useful first: decreasing lifetime, size x
+# lifetime, size (as XLA's heap simulator), increasing start (an allocator's).
+ARENA_KEYS = ("lifetime", "size x lifetime", "size", "start")
+# Skyline search nodes after the greedy packings, when those miss the bound:
+# ARENA_NODES, fewer on big graphs (ARENA_NODE_WORK / buffers), so that the
+# search costs a few tens of ms at most; half for randomised probes (each
+# candidate passed over with probability ARENA_NOISE), half for the
+# exhaustive search. Deterministic: no clock involved, fixed seeds.
+ARENA_NODES = 60_000
+ARENA_NODE_WORK = 40_000_000
+ARENA_NOISE = 0.1
+# Best fit is tried while the arena is above ARENA_TARGET x the bound, for
+# as many orders as fit in ARENA_PAIR_BUDGET pairs of live-together buffers.
+ARENA_TARGET = 1.01
+ARENA_PAIR_BUDGET = 2_000_000
 
 
 @dataclass
@@ -40,7 +61,9 @@ class StoragePlan:
     order_peak     the order's peak under the memory model
     lower_bound    most bytes of buffers live at one step (workspace aside)
     arena_bytes    size of the arena
-    arena_key      which placement order gave it
+    arena_key      which placement gave it
+    arena_optimal  True when no placement has a smaller arena: it equals
+                   the lower bound, or the skyline search was exhaustive
     cells          distinct storage cells = allocations per call
     buffers        buffers in the graph (allocations without sharing)
     seconds        planning time
@@ -61,6 +84,7 @@ class StoragePlan:
     cells: int
     buffers: int
     seconds: float
+    arena_optimal: bool = False
 
     @property
     def allocations(self):
@@ -69,7 +93,8 @@ class StoragePlan:
     def to_dict(self):
         return {"peak": self.peak, "order_peak": self.order_peak,
                 "lower_bound": self.lower_bound, "arena_bytes": self.arena_bytes,
-                "arena_key": self.arena_key, "cells": self.cells,
+                "arena_key": self.arena_key, "arena_optimal": self.arena_optimal,
+                "cells": self.cells,
                 "allocations": self.allocations, "buffers": self.buffers,
                 "seconds": self.seconds, "order": [int(n) for n in self.order]}
 
@@ -107,6 +132,70 @@ def _classes(graph, tables, shape_classes):
     return klass
 
 
+def arena_offsets(start, end, size):
+    """Offsets in one arena for buffers live over [start, end] (steps,
+    inclusive) with `size` bytes, buffers live at one step never
+    overlapping. Returns (offsets, arena_bytes, how, optimal): `how` names
+    the placement kept, `optimal` is True when no placement has a smaller
+    arena (it reaches the most bytes live at one step, or the skyline
+    search finished without finding a smaller one).
+    """
+    start = np.asarray(start, dtype=np.int64)
+    end = np.asarray(end, dtype=np.int64)
+    size = np.asarray(size, dtype=np.int64)
+    nb = len(size)
+    if nb == 0 or not size.any():
+        return np.zeros(nb, dtype=np.int64), 0, "nothing to place", True
+    n_steps = int(end.max()) + 1
+    bound = int(_arena.live_bytes(start, end, size, n_steps).max())
+    directions = (("skyline search", start, end),
+                  ("skyline search, time reversed", n_steps - 1 - end, n_steps - 1 - start))
+    # Greedy packings: the first path of the search, forwards and backwards.
+    best = None
+    for how, s, e in directions:
+        offsets, arena, _, _ = _arena.skyline_search(s, e, size, -1, 4 * nb + 8, first=True)
+        if best is None or arena < best[1]:
+            best = [offsets, arena, how, arena <= bound]
+        if best[3]:
+            return tuple(best)
+    # Randomised probes below the best arena found, a quarter of the budget
+    # each way (if a whole probe fits in it); then the exhaustive search,
+    # focused, a quarter each way (one that finishes is a proof).
+    nodes = max(4, min(ARENA_NODES, ARENA_NODE_WORK // nb)) // 4
+    if 3 * nb + 2 <= nodes:
+        for seed, (how, s, e) in enumerate(directions):
+            offsets, arena, _, _ = _arena.skyline_search(
+                s, e, size, best[1], nodes, first=True, noise=ARENA_NOISE, seed=seed,
+                probes=nodes)
+            if offsets is not None:
+                best = [offsets, arena, "randomised " + how, arena <= bound]
+                if best[3]:
+                    return tuple(best)
+    for how, s, e in directions:
+        offsets, arena, _, complete = _arena.skyline_search(s, e, size, best[1], nodes,
+                                                            focus=True)
+        if offsets is not None:
+            best = [offsets, arena, how, False]
+        if complete:
+            best[3] = True
+            return tuple(best)
+    # Best fit under the classic orders, as long as it is worth it and cheap.
+    if best[1] > ARENA_TARGET * bound:
+        counts = _arena.live_bytes(start, end, np.ones(nb, dtype=np.int64), n_steps)
+        pairs = int(counts[start].sum())                # live-together pairs, roughly
+        lifetime = end - start + 1
+        spent = 0
+        for key_name, key in zip(ARENA_KEYS, (-lifetime, -size * lifetime, -size, start)):
+            if spent + pairs > ARENA_PAIR_BUDGET:
+                break
+            spent += pairs
+            placement = np.lexsort((np.arange(nb), key))
+            offsets, arena = _storage.best_fit_offsets(start, end, size, placement)
+            if arena < best[1]:
+                best = [offsets, arena, "best fit by " + key_name, arena <= bound]
+    return tuple(best)
+
+
 def plan_storage(graph, order=None, shape_classes=None, share_cells=True):
     """Plan storage for `graph` run in `order` (default: the listed order).
 
@@ -118,7 +207,8 @@ def plan_storage(graph, order=None, shape_classes=None, share_cells=True):
     Returns a :class:`StoragePlan` whose peak never exceeds the order's.
     Raises OrderError on an invalid order. O(b log b + steps) for the
     intervals, O(b * c + gaps) for the cells (c <= 8 candidates tried),
-    O(b log T + overlapping pairs) for each of the four arena placements.
+    O(b log b) for the greedy arena packings, then a bounded search (see
+    :func:`arena_offsets`).
     """
     t0 = time.perf_counter()
     n = graph.n_nodes
@@ -141,18 +231,10 @@ def plan_storage(graph, order=None, shape_classes=None, share_cells=True):
                                                  step_memory, order_peak)
     else:
         cell, plan_memory = np.arange(len(size), dtype=np.int64), step_memory
-    best = None
-    # Placement orders: decreasing size, lifetime, size x lifetime (as XLA's
-    # heap simulator), and increasing start (an allocator's own order).
-    lifetime = end - start + 1
-    for key_name, key in zip(ARENA_KEYS, (-size, -lifetime, -size * lifetime, start)):
-        placement = np.lexsort((np.arange(len(size)), key))
-        offsets, arena = _storage.best_fit_offsets(start, end, size, placement)
-        if best is None or arena < best[1]:
-            best = (offsets, arena, key_name)
+    offsets, arena, how, optimal = arena_offsets(start, end, size)
     return StoragePlan(order=order, buffer_of=tables.var_buffer, owner=tables.buf_owner,
-                       start=start, end=end, size=size, cell=cell, offset=best[0],
+                       start=start, end=end, size=size, cell=cell, offset=offsets,
                        peak=int(plan_memory.max()) if n else 0, order_peak=order_peak,
-                       lower_bound=int(live.max()) if n else 0, arena_bytes=best[1],
-                       arena_key=best[2], cells=len(np.unique(cell)), buffers=len(size),
-                       seconds=time.perf_counter() - t0)
+                       lower_bound=int(live.max()) if n else 0, arena_bytes=int(arena),
+                       arena_key=how, cells=len(np.unique(cell)), buffers=len(size),
+                       seconds=time.perf_counter() - t0, arena_optimal=bool(optimal))
