@@ -141,6 +141,7 @@ class LowMemVM(VM):
         self.storage_reserves = []   # cells of arrays kept between calls
         self._classes = None
         self._fixed_shapes = []
+        self._verified = set()       # variables whose op wrote into a handed array
         self._set_order(nodes, thunks)
 
     def _set_order(self, nodes, thunks):
@@ -188,8 +189,7 @@ class LowMemVM(VM):
                 break
         storage = self.plan.storage
         handed = [None] * storage.slots
-        failed = []
-        counts = [0, 0]
+        taken, failed = [], []
         timing = self.time_thunks
         node = thunk = None
         _sharing.hand_over(self.storage_opening, handed)
@@ -204,7 +204,7 @@ class LowMemVM(VM):
                 else:
                     thunk()
                 if check:
-                    _sharing.check_taken(check, handed, failed, counts)
+                    _sharing.check_taken(check, handed, taken, failed)
                 for cell in clear:
                     cell[0] = None
                 if hand:
@@ -213,7 +213,8 @@ class LowMemVM(VM):
             handed = None
             self.clear_storage()
             link.raise_with_op(node, thunk)
-        storage.handed, storage.taken = counts
+        storage.handed, storage.taken = len(taken) + len(failed), len(taken)
+        self._verified.update(taken)
         if failed:
             self._stop_sharing_into(failed)
 
@@ -237,8 +238,8 @@ class LowMemVM(VM):
                                   for var, value in fixed.items()]
         storage = _sharing.plan_sharing(translation, order,
                                         clear_lists(self.fgraph, self.nodes),
-                                        self._classes, excluded, self.linker.keep_bytes,
-                                        self.linker.keep_allowance)
+                                        self._classes, excluded, self._verified,
+                                        self.linker.keep_bytes, self.linker.keep_allowance)
         self.plan.storage = storage
         self.storage_reserves = [[None] for _ in range(storage.kept)]
         self.storage_actions, self.storage_opening = _sharing.bind(

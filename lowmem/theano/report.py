@@ -163,6 +163,9 @@ class Report:
                 f"({s['buffers'] - s['cells']} allocations saved per call if every op writes "
                 f"into the array it is handed; last call: {s['handed']} arrays handed over, "
                 f"{s['taken']} written into)")
+        if s["untried"]:
+            line += (f"; {s['untried']} hand-offs not tried (an op not yet seen writing into "
+                     f"a handed array, at a step with no room under the peak for it not to)")
         if s["kept"]:
             line += (f"; {s['kept']} small arrays ({exact(s['retained'])}) kept between calls")
         if s["not_honouring"]:
@@ -327,6 +330,7 @@ def report(f, plot=None, steps=DEFAULT_STEPS):
         st = plan.storage
         storage = {"buffers": int(st.plan.buffers), "cells": int(st.plan.cells),
                    "kept": st.kept, "retained": st.retained, "handed": st.handed,
+                   "untried": st.untried,
                    "taken": st.taken, "peak": st.peak,
                    "not_honouring": sorted({type(v.owner.op).__name__ for v in st.excluded})}
     r = Report(

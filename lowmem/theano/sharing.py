@@ -29,8 +29,10 @@ Safety: an array is handed over only when nothing but its cell refers to
 it (``sys.getrefcount``), so an undeclared view or a cached result can
 never be overwritten. An op that does not write into the array it was
 handed (most Python ``perform`` implementations replace it) briefly holds
-both, which the model does not count; the VM checks every hand-off after
-the taker's node runs, and those variables stop taking cells (the plan is
+both, which the model does not count: so a hand-off to an op not yet seen
+writing into one is tried only at a step with room for both under the
+order's peak; the VM checks every hand-off after the taker's node runs,
+and variables whose op replaced the array stop taking cells (the plan is
 redone without them).
 """
 
@@ -217,6 +219,10 @@ class Sharing:
     retained      bytes kept between calls
     excluded      Theano variables that stopped taking cells (their op did
                   not write into the array it was handed)
+    verified      Theano variables whose op was seen writing into it
+    untried       planned hand-offs not made: the taking op is not yet
+                  verified and its step has no room for it to hold both
+                  arrays under the order's peak (the array is freed)
     slots         hand-offs planned per call
     handed, taken in the last call: arrays handed over (the rest were
                   still referred to elsewhere, and freed), and arrays the
@@ -229,6 +235,8 @@ class Sharing:
     timeline: np.ndarray
     retained: int
     excluded: set = field(default_factory=set)
+    verified: set = field(default_factory=set)
+    untried: int = 0
     slots: int = 0
     handed: int = 0
     taken: int = 0
@@ -266,10 +274,11 @@ def _timeline(plan, chains, workspace):
     return np.cumsum(delta)[:n] + workspace
 
 
-def _keep_small_cells(plan, chains, timeline, keep_bytes, may_share, allowance):
+def _keep_small_cells(plan, chains, timeline, keep_bytes, may_share, allowance, may_try):
     """Cells (ids) of arrays of at most `keep_bytes` to keep between calls,
-    among buffers that `may_share`, smallest first, each only if holding it
-    outside its span keeps the timeline within the order's peak +
+    among buffers that `may_share` and whose first buffer `may_try`
+    (buffer, timeline) a handed array, smallest first, each only if holding
+    it outside its span keeps the timeline within the order's peak +
     `allowance`; adds them to `timeline`."""
     kept = []
     limit = plan.order_peak + allowance
@@ -277,7 +286,8 @@ def _keep_small_cells(plan, chains, timeline, keep_bytes, may_share, allowance):
         size = int(plan.size[members[0]])
         if size > keep_bytes:
             break
-        if size == 0 or not all(may_share[b] for b in members):
+        if size == 0 or not all(may_share[b] for b in members) \
+                or not may_try(members[0], timeline):
             continue
         first, last = int(plan.start[members[0]]), max(int(plan.end[b]) for b in members)
         outside = np.concatenate([timeline[:first], timeline[last + 1:]])
@@ -289,15 +299,20 @@ def _keep_small_cells(plan, chains, timeline, keep_bytes, may_share, allowance):
     return kept
 
 
-def plan_sharing(translation, order, clear_lists, classes, excluded=(),
+def plan_sharing(translation, order, clear_lists, classes, excluded=(), verified=(),
                  keep_bytes=KEEP_BETWEEN_CALLS_BYTES, keep_allowance=KEEP_PEAK_ALLOWANCE):
     """A :class:`Sharing` for `order` (lowmem node ids of translation.graph).
 
     clear_lists: per step, the Theano variables whose cells the VM empties
     after it; classes: per lowmem variable, its shape class or None;
-    excluded: Theano variables that must not take a cell; keep_bytes:
+    excluded: Theano variables that must not take a cell; verified: those
+    whose op was seen writing into the array it was handed. keep_bytes:
     cells of arrays up to this size are kept between calls (0: none), as
     long as they raise the peak by at most keep_allowance bytes in all.
+
+    An op not yet verified may replace the array it is handed, holding both
+    while it runs: such a hand-off is tried only at a step with room for
+    that under the order's peak, so even a first try never raises it.
     """
     graph = translation.graph
     variables = translation.variables
@@ -308,13 +323,22 @@ def plan_sharing(translation, order, clear_lists, classes, excluded=(),
     # Graph outputs (and what views them) and arrays of unknown shape never share.
     may_share = np.array([classes[v] is not None for v in plan.owner], dtype=bool)
     may_share[[b for b in plan.buffer_of[graph.outputs] if b >= 0]] = False
-    kept = _keep_small_cells(plan, chains, timeline, keep_bytes, may_share, keep_allowance)
     owner = [variables[v] for v in plan.owner]
+
+    def may_try(b, timeline):
+        return (owner[b] in verified
+                or timeline[plan.start[b]] + plan.size[b] <= plan.order_peak)
+
+    kept = _keep_small_cells(plan, chains, timeline, keep_bytes, may_share, keep_allowance,
+                             may_try)
     # Hand-offs: each buffer of a chain to the next; a kept chain's last
     # buffer to its reserve, which opens the next call by handing it to
     # the first.
-    pairs = [(owner[a], owner[b], int(plan.end[a]), int(plan.start[b]))
+    # A hand-off an unverified op has no room to try frees the array instead.
+    pairs = [(owner[a], owner[b] if may_try(b, timeline) else None,
+              int(plan.end[a]), int(plan.start[b]))
              for members in chains.values() for a, b in zip(members, members[1:])]
+    untried = sum(1 for _, take, _, _ in pairs if take is None)
     for k, c in enumerate(kept):
         last = chains[c][-1]
         pairs.append((owner[last], ("kept", k), int(plan.end[last]), None))
@@ -323,20 +347,22 @@ def plan_sharing(translation, order, clear_lists, classes, excluded=(),
     actions = [([v for v in vars_ if v not in givers], [], []) for vars_ in clear_lists]
     for slot, (give, take, end, start) in enumerate(pairs):
         actions[end][1].append((give, take, slot))
-        if start is not None:
+        if start is not None and take is not None:
             actions[start][2].append((take, slot))
     for give, take, slot in opening:
         actions[int(plan.start[chains[kept[give[1]]][0]])][2].append((take, slot))
     retained = sum(int(plan.size[chains[c][0]]) for c in kept)
     return Sharing(plan=plan, actions=actions, opening=opening, kept=len(kept),
                    timeline=timeline, retained=retained, excluded=set(excluded),
-                   slots=len(pairs) + len(opening))
+                   verified=set(verified), untried=untried, slots=len(pairs) + len(opening))
 
 
 def bind(sharing, storage_map, reserves):
     """(actions, opening) of `sharing` with Theano variables replaced by
     their storage cells and ("kept", k) by reserves[k]."""
     def cell(x):
+        if x is None:
+            return None
         return reserves[x[1]] if isinstance(x, tuple) else storage_map[x]
     actions = [([storage_map[v] for v in clear],
                 [(cell(give), cell(take), slot) for give, take, slot in hand],
@@ -352,22 +378,21 @@ def hand_over(hand, handed):
     for give, take, slot in hand:
         value = give[0]
         give[0] = None
-        if type(value) is np.ndarray and sys.getrefcount(value) == 2:
+        if take is not None and type(value) is np.ndarray and sys.getrefcount(value) == 2:
             take[0] = value
             handed[slot] = value
         del value
 
 
-def check_taken(check, handed, failed, counts):
+def check_taken(check, handed, taken, failed):
     """After a node ran: each array handed to one of its outputs must still
-    be that output (the op wrote into it); else note the variable in
-    `failed`. counts[0] += arrays checked, counts[1] += arrays taken."""
+    be that output (the op wrote into it): note the variable in `taken`,
+    else in `failed`."""
     for cell, slot, var in check:
         value = handed[slot]
         if value is not None:
             handed[slot] = None
-            counts[0] += 1
             if cell[0] is value:
-                counts[1] += 1
+                taken.append(var)
             else:
                 failed.append(var)
