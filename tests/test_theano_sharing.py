@@ -299,7 +299,7 @@ def test_ops_of_shared_graphs_pass_debugmode_with_preallocated_outputs(build):
     inputs, outputs, updates, make_data = build()
     f_shared = theano.function(inputs, outputs, updates=updates, mode=lt.LowMemMode())
     data = make_data(0)
-    for _ in range(3):
+    for _ in range(4):
         f_shared(*data)
     assert f_shared.fn.plan.storage.taken > 0
     inputs, outputs, updates, _ = build()

@@ -236,10 +236,15 @@ class LowMemVM(VM):
             self._classes = _sharing.shape_classes(self.fgraph, translation.variables, fixed)
             self._fixed_shapes = [(self.storage_map[var], np.shape(value))
                                   for var, value in fixed.items()]
+        # Kept arrays may spend part of what the order saved against the
+        # default C VM's order, never more: LowMemMode stays at or below it.
+        sched = self.plan.schedule
+        saved = max(0, int(sched.heuristic_peaks.get("dfs", sched.peak)) - int(sched.peak))
         storage = _sharing.plan_sharing(translation, order,
                                         clear_lists(self.fgraph, self.nodes),
                                         self._classes, excluded, self._verified,
-                                        self.linker.keep_bytes, self.linker.keep_allowance)
+                                        self.linker.keep_bytes,
+                                        min(self.linker.keep_allowance, saved))
         self.plan.storage = storage
         self.storage_reserves = [[None] for _ in range(storage.kept)]
         self.storage_actions, self.storage_opening = _sharing.bind(
@@ -383,7 +388,8 @@ class LowMemLinker(VM_Linker):
     keep_bytes: with share_storage, arrays of at most this many bytes
     (shape arithmetic) keep their storage from one call to the next (0:
     none), as long as that raises the peak by at most keep_allowance bytes
-    in all (default 4 KiB, the tolerance the search stops at; 0: never).
+    in all (default 4 KiB, the tolerance the search stops at; 0: never),
+    and by no more than the order saved against the default C VM's order.
     """
 
     def __init__(self, time_limit=DEFAULT_TIME_LIMIT, memory_limit=scheduler.DEFAULT_MEMORY_LIMIT,

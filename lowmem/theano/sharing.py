@@ -198,7 +198,9 @@ def shape_classes(fgraph, variables, fixed=None):
 # few bytes held between calls.
 KEEP_BETWEEN_CALLS_BYTES = 64
 # How far kept arrays may raise a call's peak above the order's: the
-# 4 KiB LowMemMode's search already stops at (linker.DEFAULT_TOLERANCE_BYTES).
+# 4 KiB LowMemMode's search already stops at (linker.DEFAULT_TOLERANCE_BYTES),
+# and the linker gives no more than the order saved against the default
+# C VM's order.
 # Held across the peak step, even 8 bytes would raise it, so with 0 most of
 # them could not be kept.
 KEEP_PEAK_ALLOWANCE = 4096
