@@ -196,13 +196,15 @@ def arena_offsets(start, end, size):
     return tuple(best)
 
 
-def plan_storage(graph, order=None, shape_classes=None, share_cells=True):
+def plan_storage(graph, order=None, shape_classes=None, share_cells=True, arena=True):
     """Plan storage for `graph` run in `order` (default: the listed order).
 
     shape_classes: optional per-variable hashable shape class (e.g. from
     Theano's ShapeFeature) used instead of concrete shapes, so one plan
     holds for every input shape. share_cells=False plans one cell per
-    buffer (the arena is planned either way).
+    buffer (the arena is planned either way). arena=False skips the arena
+    (offsets all 0, arena_bytes 0, arena_key "not planned"): for callers
+    that only share cells, as the Theano bridge does.
 
     Returns a :class:`StoragePlan` whose peak never exceeds the order's.
     Raises OrderError on an invalid order. O(b log b + steps) for the
@@ -231,7 +233,10 @@ def plan_storage(graph, order=None, shape_classes=None, share_cells=True):
                                                  step_memory, order_peak)
     else:
         cell, plan_memory = np.arange(len(size), dtype=np.int64), step_memory
-    offsets, arena, how, optimal = arena_offsets(start, end, size)
+    if arena:
+        offsets, arena, how, optimal = arena_offsets(start, end, size)
+    else:
+        offsets, arena, how, optimal = np.zeros(len(size), np.int64), 0, "not planned", False
     return StoragePlan(order=order, buffer_of=tables.var_buffer, owner=tables.buf_owner,
                        start=start, end=end, size=size, cell=cell, offset=offsets,
                        peak=int(plan_memory.max()) if n else 0, order_peak=order_peak,

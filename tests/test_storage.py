@@ -357,3 +357,12 @@ def test_skyline_search_checks_its_inputs():
         _arena.skyline_search([0], [0], [1], noise=1.0)
     assert _arena.skyline_search([], [], [])[1:] == (0, 0, True)
     assert _arena.skyline_search([0, 0], [1, 1], [0, 0], floor=[3, 5])[1] == 5
+
+
+def test_cells_without_an_arena():
+    g = with_shapes(random_graph(random.Random(11), 40), random.Random(12))
+    order = g.default_order()
+    full = lowmem.plan_storage(g, order)
+    cells_only = lowmem.plan_storage(g, order, arena=False)
+    assert np.array_equal(full.cell, cells_only.cell) and full.peak == cells_only.peak
+    assert cells_only.arena_key == "not planned" and cells_only.arena_bytes == 0

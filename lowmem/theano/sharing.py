@@ -70,7 +70,9 @@ class _ShapeKeys:
         self.shape_of = shape_of
         self.fixed = fixed
         self.memo = {}
-        self.values = {}        # key -> value, for folded keys
+        self.ids = {}           # structural key -> its id (hash-consing: keys of
+                                # children are ids, so keys stay shallow)
+        self.values = {}        # id -> value, for folded keys
 
     def _deps(self, var):
         """Variables whose keys var's key is made of."""
@@ -101,12 +103,16 @@ class _ShapeKeys:
                 stack.extend(missing)
                 continue
             stack.pop()
-            memo[var] = self._key(var)
+            memo[var] = self._intern(self._key(var))
         return memo[root]
+
+    def _intern(self, key):
+        return key if isinstance(key, int) else self.ids.setdefault(key, len(self.ids))
 
     def _dep_key(self, var):
         # A dependency still unkeyed here lies on a cycle: key it by identity.
-        return self.memo.get(var, ("var", id(var)))
+        key = self.memo.get(var)
+        return key if key is not None else self._intern(("var", id(var)))
 
     def _key(self, var):
         if isinstance(var, Constant):
@@ -127,19 +133,19 @@ class _ShapeKeys:
                 return ("shape_i", id(x), node.op.i)
             if deps and len(deps) == len(self.shape_of[x]):
                 keys = [self._dep_key(d) for d in deps]
-                if all(k[0] == "const" for k in keys):
+                if all(k in self.values for k in keys):
                     return self._folded(np.array([self.values[k] for k in keys], dtype=var.dtype))
                 return ("shape",) + tuple(keys)
             return ("shape", id(x))
         keys = [self._dep_key(i) for i in node.inputs]
-        if all(k[0] == "const" for k in keys):
+        if all(k in self.values for k in keys):
             folded = self._evaluate(node, var, [self.values[k] for k in keys])
             if folded is not None:
                 return folded
         return ("apply", node.op, tuple(keys), node.outputs.index(var))
 
     def _folded(self, value):
-        key = ("const", value.dtype.str, value.shape, value.tobytes())
+        key = self._intern(("const", value.dtype.str, value.shape, value.tobytes()))
         self.values[key] = value
         return key
 
@@ -319,7 +325,7 @@ def plan_sharing(translation, order, clear_lists, classes, excluded=(), verified
     graph = translation.graph
     variables = translation.variables
     classes = [None if variables[v] in excluded else c for v, c in enumerate(classes)]
-    plan = plan_storage(graph, order, shape_classes=classes)
+    plan = plan_storage(graph, order, shape_classes=classes, arena=False)
     chains = _chains(plan)
     timeline = _timeline(plan, chains, graph.node_workspace[plan.order])
     # Graph outputs (and what views them) and arrays of unknown shape never share.
