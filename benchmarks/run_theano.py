@@ -301,10 +301,7 @@ def limit_text(time_limit):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run_theano",
                                  description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true",
-                    help=f"only {', '.join(theano_zoo.QUICK_MODELS)} (a few minutes)")
-    ap.add_argument("--models", nargs="+", metavar="NAME",
-                    help=f"only these models (of {', '.join(theano_zoo.MODELS)})")
+    theano_zoo.add_selection_arguments(ap, " (a few minutes)")
     ap.add_argument("--time-limit", type=float, default=None,
                     help="LowMemMode's scheduling time limit per function (default: "
                          "LowMemMode's own, lowmem.theano.linker.DEFAULT_TIME_LIMIT)")
@@ -323,10 +320,7 @@ def main(argv=None):
         args.calls = 3 if args.quick else 5
     if args.calls < 1:
         ap.error("--calls must be at least 1")
-    try:
-        entries = theano_zoo.entries(quick=args.quick, only=args.models)
-    except ValueError as e:
-        ap.error(str(e))
+    entries = theano_zoo.selected_entries(ap, args)
 
     log("importing Theano ...")
     import lowmem.theano  # noqa: F401  (prepares Theano's flags)

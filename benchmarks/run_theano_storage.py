@@ -40,21 +40,12 @@ import numpy as np
 
 from . import theano_zoo
 from .run import environment, mib, table, write_results
+from .run_theano import _bits_equal, log
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEAK_TOLERANCE = 4096        # Python objects tracemalloc also counts
 KEEP_PEAK_ALLOWANCE = 4096   # lowmem.theano.sharing.KEEP_PEAK_ALLOWANCE
 MODES = ("default", "lowmem", "shared")
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def _bits_equal(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return (a.dtype == b.dtype and a.shape == b.shape
-            and np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes())
 
 
 def buffer_allocations(f, data):
@@ -205,10 +196,7 @@ def report_markdown(rows, args, results):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run_theano_storage",
                                  description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true",
-                    help=f"only {', '.join(theano_zoo.QUICK_MODELS)}")
-    ap.add_argument("--models", nargs="+", metavar="NAME",
-                    help=f"only these models (of {', '.join(theano_zoo.MODELS)})")
+    theano_zoo.add_selection_arguments(ap)
     ap.add_argument("--calls", type=int, default=4,
                     help="calls per mode compared with the default mode (default 4)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"),
@@ -216,10 +204,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.calls < 3:
         ap.error("--calls must be at least 3 (record, plan, steady state)")
-    try:
-        entries = theano_zoo.entries(quick=args.quick, only=args.models)
-    except ValueError as e:
-        ap.error(str(e))
+    entries = theano_zoo.selected_entries(ap, args)
     log("importing Theano ...")
     import lowmem.theano  # noqa: F401  (prepares Theano's flags)
     t_start = time.perf_counter()

@@ -43,6 +43,22 @@ def entries(quick=False, only=None):
     return [Entry(m, train) for m in names for train in (False, True)]
 
 
+def add_selection_arguments(ap, quick_note=""):
+    """--quick and --models, for the runners that take entries from here."""
+    ap.add_argument("--quick", action="store_true",
+                    help=f"only {', '.join(QUICK_MODELS)}{quick_note}")
+    ap.add_argument("--models", nargs="+", metavar="NAME",
+                    help=f"only these models (of {', '.join(MODELS)})")
+
+
+def selected_entries(ap, args):
+    """The entries --quick / --models select; an unknown model is a usage error."""
+    try:
+        return entries(quick=args.quick, only=args.models)
+    except ValueError as e:
+        ap.error(str(e))
+
+
 if __name__ == "__main__":
     for e in entries():
         print(e.name)

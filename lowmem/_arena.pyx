@@ -103,47 +103,54 @@ cdef struct Engine:
 
 
 # ------------------------------------------------------------ segment trees
-cdef inline void ftree_set(Engine* g, Py_ssize_t i, int64_t v) noexcept nogil:
-    cdef Py_ssize_t k = i + g.P
-    g.ftree[k] = v
+cdef inline void min_tree_set(int64_t* t, Py_ssize_t P, Py_ssize_t i, int64_t v) noexcept nogil:
+    """Leaf i of a min segment tree (leaves at P..2P-1) := v."""
+    cdef Py_ssize_t k = i + P
+    t[k] = v
     k >>= 1
     while k >= 1:
-        g.ftree[k] = g.ftree[2 * k] if g.ftree[2 * k] <= g.ftree[2 * k + 1] else g.ftree[2 * k + 1]
+        t[k] = t[2 * k] if t[2 * k] <= t[2 * k + 1] else t[2 * k + 1]
         k >>= 1
+
+
+cdef inline void max_tree_set(int64_t* t, Py_ssize_t P, Py_ssize_t i, int64_t v) noexcept nogil:
+    """Leaf i of a max segment tree := v."""
+    cdef Py_ssize_t k = i + P
+    t[k] = v
+    k >>= 1
+    while k >= 1:
+        t[k] = t[2 * k] if t[2 * k] >= t[2 * k + 1] else t[2 * k + 1]
+        k >>= 1
+
+
+cdef inline Py_ssize_t tree_leftmost_root(const int64_t* t, Py_ssize_t P) noexcept nogil:
+    """Leftmost leaf holding the root's value (the min or max of the tree)."""
+    cdef Py_ssize_t k = 1
+    while k < P:
+        k = 2 * k if t[2 * k] == t[k] else 2 * k + 1
+    return k - P
+
+
+cdef inline void ftree_set(Engine* g, Py_ssize_t i, int64_t v) noexcept nogil:
+    min_tree_set(g.ftree, g.P, i, v)
 
 
 cdef inline Py_ssize_t ftree_lowest(Engine* g) noexcept nogil:
     """Leftmost run start of the lowest floor."""
-    cdef Py_ssize_t k = 1
-    while k < g.P:
-        k = 2 * k if g.ftree[2 * k] == g.ftree[k] else 2 * k + 1
-    return k - g.P
+    return tree_leftmost_root(g.ftree, g.P)
 
 
 cdef inline void ptree_set(Engine* g, Py_ssize_t i, int64_t v) noexcept nogil:
-    cdef Py_ssize_t k = i + g.P
-    g.ptree[k] = v
-    k >>= 1
-    while k >= 1:
-        g.ptree[k] = g.ptree[2 * k] if g.ptree[2 * k] >= g.ptree[2 * k + 1] else g.ptree[2 * k + 1]
-        k >>= 1
+    max_tree_set(g.ptree, g.P, i, v)
 
 
 cdef inline Py_ssize_t ptree_best(Engine* g) noexcept nogil:
     """Leftmost run start of the highest pressure."""
-    cdef Py_ssize_t k = 1
-    while k < g.P:
-        k = 2 * k if g.ptree[2 * k] == g.ptree[k] else 2 * k + 1
-    return k - g.P
+    return tree_leftmost_root(g.ptree, g.P)
 
 
 cdef inline void etree_set(Engine* g, Py_ssize_t i, int64_t v) noexcept nogil:
-    cdef Py_ssize_t k = i + g.P
-    g.etree[k] = v
-    k >>= 1
-    while k >= 1:
-        g.etree[k] = g.etree[2 * k] if g.etree[2 * k] <= g.etree[2 * k + 1] else g.etree[2 * k + 1]
-        k >>= 1
+    min_tree_set(g.etree, g.P, i, v)
 
 
 cdef Py_ssize_t etree_first(Engine* g, Py_ssize_t k, Py_ssize_t nl, Py_ssize_t nr,
@@ -375,6 +382,20 @@ cdef struct Frame:
     int raised                       # the raise child was tried
 
 
+cdef inline Py_ssize_t undo_frame(Engine* g, Frame* f, Py_ssize_t P) noexcept nogil:
+    """Undo the changes made since frame f and take back its child (the
+    buffer it placed, if any); returns how many buffers were unplaced."""
+    cdef Py_ssize_t b = f.child
+    undo_to(g, f.mark)
+    f.child = -2
+    if b < 0:
+        return 0
+    g.placed[b] = 0
+    rem_add(g, 1, 0, P - 1, g.s[b], g.e[b], g.z[b])
+    refresh_start(g, g.s[b])
+    return 1
+
+
 def skyline_search(start, end, size, long long upper=-1, long long max_nodes=1_000_000,
                    bint first=False, floor=None, bint focus=False, double noise=0.0,
                    long long seed=0, long long probes=1):
@@ -432,7 +453,8 @@ def skyline_search(start, end, size, long long upper=-1, long long max_nodes=1_0
     if floor is None:
         starts = np.unique(start[keep])
     else:
-        starts = np.unique(np.concatenate((start[keep], end[keep] + 1)))[:-1]
+        cuts = np.unique(np.concatenate((start[keep], end[keep] + 1)))
+        starts = cuts[:len(cuts) - 1]      # the last cut starts no stretch
     s_arr = np.searchsorted(starts, start[keep]).astype(np.int64)
     e_arr = (np.searchsorted(starts, end[keep], side="right") - 1).astype(np.int64)
     z_arr = size[keep].copy()
@@ -539,14 +561,7 @@ def skyline_search(start, end, size, long long upper=-1, long long max_nodes=1_0
                         while depth > 0:            # unwind to the root
                             depth -= 1
                             f = &stack[depth]
-                            undo_to(&g, f.mark)
-                            if f.child >= 0:
-                                b = f.child
-                                g.placed[b] = 0
-                                placed_count -= 1
-                                rem_add(&g, 1, 0, P - 1, g.s[b], g.e[b], g.z[b])
-                                refresh_start(&g, g.s[b])
-                            f.child = -2
+                            placed_count -= undo_frame(&g, f, P)
                         probes_left -= 1
                         probe_start = nodes
                         restart = False
@@ -596,14 +611,7 @@ def skyline_search(start, end, size, long long upper=-1, long long max_nodes=1_0
                     f.child = -2
                 else:
                     # Back from a child: undo it.
-                    undo_to(&g, f.mark)
-                    if f.child >= 0:
-                        b = f.child
-                        g.placed[b] = 0
-                        placed_count -= 1
-                        rem_add(&g, 1, 0, P - 1, g.s[b], g.e[b], g.z[b])
-                        refresh_start(&g, g.s[b])
-                    f.child = -2
+                    placed_count -= undo_frame(&g, f, P)
                 # Next child: the next candidate inside the run, then the raise.
                 b = -1
                 while f.st <= f.c:

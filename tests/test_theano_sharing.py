@@ -59,6 +59,16 @@ def compile_modes(build, **options):
     return fns
 
 
+def shared_chain(seed, rows, calls=3, **options):
+    """chain_graph compiled three ways, the shared function called `calls`
+    times on a (rows, 3) input; returns (fns, f_shared, x)."""
+    fns = compile_modes(chain_graph, **options)
+    x = np.random.RandomState(seed).randn(rows, 3)
+    for _ in range(calls):
+        assert_same(fns["shared"](x), fns["default"](x))
+    return fns, fns["shared"], x
+
+
 def test_chain_shares_and_matches_default():
     fns = compile_modes(chain_graph)
     rng = np.random.RandomState(0)
@@ -88,11 +98,7 @@ def test_every_hand_off_saves_one_allocation():
 
 
 def test_gc_keeps_only_the_planned_small_arrays():
-    fns = compile_modes(chain_graph)
-    f = fns["shared"]
-    x = np.random.RandomState(2).randn(6, 3)
-    for _ in range(3):
-        f(x)
+    fns, f, x = shared_chain(2, 6)
     vm = f.fn
     outputs = set(f.maker.fgraph.outputs)
     for var, cell in vm.storage_map.items():
@@ -110,20 +116,12 @@ def test_gc_keeps_only_the_planned_small_arrays():
 
 
 def test_kept_arrays_never_raise_the_peak_without_an_allowance():
-    fns = compile_modes(chain_graph, keep_allowance=0)
-    f = fns["shared"]
-    x = np.random.RandomState(9).randn(6, 3)
-    for _ in range(3):
-        assert_same(f(x), fns["default"](x))
+    fns, f, x = shared_chain(9, 6, keep_allowance=0)
     assert f.fn.plan.storage.peak <= f.fn.plan.schedule.peak
 
 
 def test_no_kept_arrays_when_disabled():
-    fns = compile_modes(chain_graph, keep_bytes=0)
-    f = fns["shared"]
-    x = np.random.RandomState(3).randn(6, 3)
-    for _ in range(3):
-        assert_same(f(x), fns["default"](x))
+    fns, f, x = shared_chain(3, 6, keep_bytes=0)
     assert f.fn.plan.storage.kept == 0 and f.fn.storage_reserves == []
 
 
@@ -311,11 +309,7 @@ def test_ops_of_shared_graphs_pass_debugmode_with_preallocated_outputs(build):
 
 
 def test_report_describes_the_storage_plan():
-    fns = compile_modes(chain_graph)
-    f = fns["shared"]
-    x = np.random.RandomState(8).randn(5, 3)
-    for _ in range(3):
-        f(x)
+    fns, f, x = shared_chain(8, 5)
     r = lt.report(f)
     storage = f.fn.plan.storage
     assert r.storage["cells"] == storage.plan.cells and r.storage["taken"] == storage.taken
