@@ -116,6 +116,7 @@ def bench_entry(entry, calls):
                        order_peak=int(f.fn.plan.schedule.peak),
                        not_honouring=sorted({type(v.owner.op).__name__
                                              for v in storage.excluded}),
+                       honouring=sorted({type(v.owner.op).__name__ for v in f.fn._verified}),
                        notes=list(f.fn.plan.notes))
     for s, v in zip(shared, initial):
         s.set_value(v)
@@ -159,6 +160,8 @@ def report_markdown(rows, args, results):
     train = [r for r in rows if r["name"].endswith("-train")]
     halved = sum(1 for r in train if r["shared"]["buffer_allocations"]
                  <= 0.5 * r["lowmem"]["buffer_allocations"])
+    honour = sorted({op for r in rows for op in r["honouring"]})
+    replace = sorted({op for r in rows for op in r["not_honouring"]})
     lines = [
         "# lowmem storage sharing in Theano functions",
         "",
@@ -179,6 +182,9 @@ def report_markdown(rows, args, results):
         "",
         f"Training steps whose graph-buffer allocations sharing cuts by at least half: "
         f"{halved}/{len(train)}.",
+        "",
+        f"Ops seen writing into the array they were handed: {', '.join(honour) or '-'}.",
+        f"Ops seen replacing it (they stop taking cells): {', '.join(replace) or '-'}.",
         "",
         "## Peaks",
         "",
