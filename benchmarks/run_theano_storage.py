@@ -116,7 +116,7 @@ def bench_entry(entry, calls):
                        order_peak=int(f.fn.plan.schedule.peak),
                        not_honouring=sorted({type(v.owner.op).__name__
                                              for v in storage.excluded}),
-                       honouring=sorted({type(v.owner.op).__name__ for v in f.fn._verified}),
+                       honouring=sorted(f.fn.seen_taking),
                        notes=list(f.fn.plan.notes))
     for s, v in zip(shared, initial):
         s.set_value(v)

@@ -336,3 +336,33 @@ def test_first_planned_call_never_exceeds_the_model():
     model = modelled_peaks(f).lowmem
     for m in (first, later):
         assert m.peak <= model + 4096, (m.peak, model)
+
+
+def test_dense_layers_write_into_shared_cells():
+    """Without a BLAS library Dot22 and Dot22Scalar have only a Python
+    implementation, which allocates its result; LowMemMode runs them with
+    thunks that write into the array they are handed (lowmem.theano.thunks),
+    bit for bit the same."""
+    from theano.tensor.blas import Dot22, Dot22Scalar
+
+    def build():
+        x = T.matrix("x")
+        w = theano.shared(np.linspace(-1, 1, 16).reshape(4, 4), "w")
+        h = x
+        for k in range(4):
+            a = T.tanh(h.dot(w) * (0.5 + k))           # Dot22Scalar
+            h = a + T.nnet.sigmoid(a.dot(w)).sum(axis=0, keepdims=True)   # Dot22
+        return [x], [h, h.sum()]
+
+    fns = compile_modes(build)
+    rng = np.random.RandomState(10)
+    for rows in (6, 6, 6, 3, 6):
+        x = rng.randn(rows, 4)
+        assert_same(fns["shared"](x), fns["default"](x))
+    ops = {type(n.op) for n in fns["shared"].maker.fgraph.toposort()}
+    assert Dot22 in ops
+    if not theano.config.blas.ldflags:
+        verified = {type(op) for op, _ in fns["shared"].fn._verified}
+        assert verified & {Dot22, Dot22Scalar}
+        assert not {type(v.owner.op) for v in fns["shared"].fn.plan.storage.excluded} \
+            & {Dot22, Dot22Scalar}

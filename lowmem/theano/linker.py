@@ -42,6 +42,7 @@ from .. import scheduler
 from ..allocations import AllocationCounter
 from . import sharing as _sharing
 from .shapes import shapes_from_examples, sizes_from_shapes
+from .thunks import preallocating_thunk
 from .translate import graph_from_fgraph, variable_nbytes
 
 # A thunk's transient allocations below this are noise (0-d temporaries).
@@ -141,7 +142,10 @@ class LowMemVM(VM):
         self.storage_reserves = []   # cells of arrays kept between calls
         self._classes = None
         self._fixed_shapes = []
-        self._verified = set()       # variables whose op wrote into a handed array
+        # (op, output position) pairs that wrote into a handed array, or
+        # whose thunk is lowmem's own preallocating one.
+        self._verified = set(getattr(linker, "preallocating", ()))
+        self.seen_taking = set()     # names of the op types seen writing into one
         self._set_order(nodes, thunks)
 
     def _set_order(self, nodes, thunks):
@@ -189,7 +193,7 @@ class LowMemVM(VM):
                 break
         storage = self.plan.storage
         handed = [None] * storage.slots
-        taken, failed = [], []
+        counts, new, failed = [0, 0], [], []
         timing = self.time_thunks
         node = thunk = None
         _sharing.hand_over(self.storage_opening, handed)
@@ -204,7 +208,7 @@ class LowMemVM(VM):
                 else:
                     thunk()
                 if check:
-                    _sharing.check_taken(check, handed, taken, failed)
+                    _sharing.check_taken(check, handed, counts, new, failed)
                 for cell in clear:
                     cell[0] = None
                 if hand:
@@ -213,10 +217,14 @@ class LowMemVM(VM):
             handed = None
             self.clear_storage()
             link.raise_with_op(node, thunk)
-        storage.handed, storage.taken = len(taken) + len(failed), len(taken)
-        self._verified.update(taken)
+        storage.handed, storage.taken = counts
+        if new:     # ops seen writing into a handed array: trusted from now on
+            self._verified.update(_sharing.op_key(v) for v in new)
+            self.seen_taking.update(type(v.owner.op).__name__ for v in new)
         if failed:
             self._stop_sharing_into(failed)
+        elif new and storage.untried:     # hand-offs they may now be given
+            self._share(self.plan.translation, self.plan.schedule.order, storage.excluded)
 
     def _stop_sharing_into(self, variables):
         """Their ops replaced the array they were handed: plan again
@@ -248,7 +256,7 @@ class LowMemVM(VM):
         self.plan.storage = storage
         self.storage_reserves = [[None] for _ in range(storage.kept)]
         self.storage_actions, self.storage_opening = _sharing.bind(
-            storage, self.storage_map, self.storage_reserves)
+            storage, self.storage_map, self.storage_reserves, self._verified)
 
     def clear_storage(self):
         for cell in self.storage_reserves:
@@ -443,6 +451,7 @@ class LowMemLinker(VM_Linker):
         compute_map = {var: [var.owner is None] for var in storage_map}
         impl = None if self.c_thunks else "py"
         thunks = []
+        self.preallocating = set()
         for node in order:
             try:
                 thunk = node.op.make_thunk(node, storage_map, compute_map, [], impl=impl)
@@ -450,6 +459,13 @@ class LowMemLinker(VM_Linker):
                 e.args = ("The following error happened while compiling the node", node,
                           "\n") + e.args
                 raise
+            if self.share_storage and not hasattr(thunk, "cthunk"):
+                # A Python implementation: use lowmem's, which writes into
+                # a preallocated output, if it has one for this op.
+                own = preallocating_thunk(node, storage_map, compute_map)
+                if own is not None:
+                    thunk = own
+                    self.preallocating.add((node.op, 0))
             if not hasattr(thunk, "lazy"):
                 thunk.lazy = False
             thunk.inputs = [storage_map[v] for v in node.inputs]

@@ -388,7 +388,9 @@ class StepMeasurement:
     nodes     Apply nodes in execution order
     measured  per step: traced peak while the node ran, above the level
               when the first node started (the model's "memory of step t")
-    modelled  per step: lowmem.memory_timeline of the plan's order
+    modelled  per step: lowmem.memory_timeline of the plan's order, or with
+              storage sharing the storage plan's timeline (cells held for
+              reuse counted, kept arrays in the starting level)
     after     per step: traced bytes when the node returned (before the VM
               emptied the cells it frees after it)
     results   what the call returned
@@ -447,5 +449,9 @@ def measure_steps(f, *args, **kwargs):
         finally:
             vm.thunks = original
             tracer.close()
-    modelled = model.memory_timeline(plan.translation.graph, plan.schedule.order)
+    if plan.storage is not None:
+        # Cells held for reuse count; kept arrays are in the starting level.
+        modelled = plan.storage.timeline - plan.storage.retained
+    else:
+        modelled = model.memory_timeline(plan.translation.graph, plan.schedule.order)
     return StepMeasurement(list(vm.nodes), measured, modelled, after, results)

@@ -227,7 +227,8 @@ class Sharing:
     retained      bytes kept between calls
     excluded      Theano variables that stopped taking cells (their op did
                   not write into the array it was handed)
-    verified      Theano variables whose op was seen writing into it
+    verified      (op, output position) pairs seen writing into a handed
+                  array (equal ops run the same code), or known to
     untried       planned hand-offs not made: the taking op is not yet
                   verified and its step has no room for it to hold both
                   arrays under the order's peak (the array is freed)
@@ -313,8 +314,9 @@ def plan_sharing(translation, order, clear_lists, classes, excluded=(), verified
 
     clear_lists: per step, the Theano variables whose cells the VM empties
     after it; classes: per lowmem variable, its shape class or None;
-    excluded: Theano variables that must not take a cell; verified: those
-    whose op was seen writing into the array it was handed. keep_bytes:
+    excluded: Theano variables that must not take a cell; verified:
+    (op, output position) pairs seen writing into the array they were
+    handed (see :func:`op_key`), or known to. keep_bytes:
     cells of arrays up to this size are kept between calls (0: none), as
     long as they raise the peak by at most keep_allowance bytes in all.
 
@@ -334,7 +336,7 @@ def plan_sharing(translation, order, clear_lists, classes, excluded=(), verified
     owner = [variables[v] for v in plan.owner]
 
     def may_try(b, timeline):
-        return (owner[b] in verified
+        return (op_key(owner[b]) in verified
                 or timeline[plan.start[b]] + plan.size[b] <= plan.order_peak)
 
     kept = _keep_small_cells(plan, chains, timeline, keep_bytes, may_share, keep_allowance,
@@ -365,16 +367,26 @@ def plan_sharing(translation, order, clear_lists, classes, excluded=(), verified
                    verified=set(verified), untried=untried, slots=len(pairs) + len(opening))
 
 
-def bind(sharing, storage_map, reserves):
+def op_key(var):
+    """(op, output position) of the node making `var`: equal Theano ops run
+    the same code, so one seen writing into a handed array is trusted to
+    do so at every node."""
+    node = var.owner
+    return node.op, node.outputs.index(var)
+
+
+def bind(sharing, storage_map, reserves, verified):
     """(actions, opening) of `sharing` with Theano variables replaced by
-    their storage cells and ("kept", k) by reserves[k]."""
+    their storage cells and ("kept", k) by reserves[k]; each check says
+    whether its op is already in `verified`."""
     def cell(x):
         if x is None:
             return None
         return reserves[x[1]] if isinstance(x, tuple) else storage_map[x]
     actions = [([storage_map[v] for v in clear],
                 [(cell(give), cell(take), slot) for give, take, slot in hand],
-                [(storage_map[take], slot, take) for take, slot in check])
+                [(storage_map[take], slot, take, op_key(take) in verified)
+                 for take, slot in check])
                for clear, hand, check in sharing.actions]
     opening = [(cell(give), cell(take), slot) for give, take, slot in sharing.opening]
     return actions, opening
@@ -392,15 +404,19 @@ def hand_over(hand, handed):
         del value
 
 
-def check_taken(check, handed, taken, failed):
+def check_taken(check, handed, counts, new, failed):
     """After a node ran: each array handed to one of its outputs must still
-    be that output (the op wrote into it): note the variable in `taken`,
-    else in `failed`."""
-    for cell, slot, var in check:
+    be that output (the op wrote into it). counts[0] += arrays checked,
+    counts[1] += arrays taken; a variable whose op was not yet verified
+    goes to `new` if it took its array, to `failed` if not."""
+    for cell, slot, var, known in check:
         value = handed[slot]
         if value is not None:
             handed[slot] = None
+            counts[0] += 1
             if cell[0] is value:
-                taken.append(var)
+                counts[1] += 1
+                if not known:
+                    new.append(var)
             else:
                 failed.append(var)
