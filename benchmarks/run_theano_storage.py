@@ -8,8 +8,10 @@ the same graph is compiled three ways: Theano's default mode (C VM),
 ``LowMemMode(share_storage=False)`` (lowmem's order only) and
 ``LowMemMode()`` (order + storage sharing). Each function is called
 --calls times from the same weights (outputs and weights compared bit for
-bit with the default mode's on every call), then one more call is
-measured:
+bit with the default mode's on every call; sharing settles within a few
+calls: an op's first hand-offs are tried only where they are safe, and
+more are planned once it is seen writing into them), then one more call
+is measured:
 
 - allocations per call: NumPy array-data allocations counted by
   ``lowmem.allocations.AllocationCounter`` (a NEP-49 handler);
@@ -203,8 +205,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run_theano_storage",
                                  description=__doc__.split("\n\n")[0])
     theano_zoo.add_selection_arguments(ap)
-    ap.add_argument("--calls", type=int, default=4,
-                    help="calls per mode compared with the default mode (default 4)")
+    ap.add_argument("--calls", type=int, default=8,
+                    help="calls per mode compared with the default mode, before the counted "
+                         "and measured ones (default 8: sharing settles in a few calls, as "
+                         "ops are seen writing into the arrays they are handed)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"),
                     help="folder for theano_storage_latest.md and .json")
     args = ap.parse_args(argv)
