@@ -22,8 +22,8 @@ from theano.gof import Apply, Op  # noqa: E402
 
 from lowmem.allocations import AllocationCounter  # noqa: E402
 from lowmem.theano import models  # noqa: E402
-from lowmem.theano.sharing import (KEEP_BETWEEN_CALLS_BYTES, KEEP_PEAK_ALLOWANCE,  # noqa: E402
-                                   shape_classes)
+from lowmem.theano.shape_classes import shape_classes  # noqa: E402
+from lowmem.theano.sharing import KEEP_BETWEEN_CALLS_BYTES, KEEP_PEAK_ALLOWANCE  # noqa: E402
 
 
 def assert_same(a, b):

@@ -41,6 +41,7 @@ from theano.gof.vm import VM, VM_Linker
 from .. import scheduler
 from ..allocations import AllocationCounter
 from . import sharing as _sharing
+from .shape_classes import fixed_inputs, shape_classes
 from .shapes import shapes_from_examples, sizes_from_shapes
 from .thunks import preallocating_thunk
 from .translate import graph_from_fgraph, variable_nbytes
@@ -240,8 +241,8 @@ class LowMemVM(VM):
     def _share(self, translation, order, excluded=()):
         """Apply a storage plan for `order` (lowmem node ids)."""
         if self._classes is None:
-            fixed = _sharing.fixed_inputs(self.fgraph, self.storage_map)
-            self._classes = _sharing.shape_classes(self.fgraph, translation.variables, fixed)
+            fixed = fixed_inputs(self.fgraph, self.storage_map)
+            self._classes = shape_classes(self.fgraph, translation.variables, fixed)
             self._fixed_shapes = [(self.storage_map[var], np.shape(value))
                                   for var, value in fixed.items()]
         # Kept arrays may spend part of what the order saved against the
