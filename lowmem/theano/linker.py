@@ -72,13 +72,6 @@ class Plan:
     storage: object = None      # sharing.Sharing applied to the order, or None
 
     @property
-    def peak(self):
-        """What a call should measure under the model: the storage plan's
-        peak when storage is shared (never above the order's), else the
-        order's."""
-        return self.storage.peak if self.storage is not None else int(self.schedule.peak)
-
-    @property
     def call_peak(self):
         """The peak a call measures above its starting level (which holds
         the arrays kept between calls)."""
@@ -215,7 +208,7 @@ class LowMemVM(VM):
                 if hand:
                     _sharing.hand_over(hand, handed)
         except Exception:
-            handed = None
+            handed = None           # the traceback keeps this frame: drop its arrays
             self.clear_storage()
             link.raise_with_op(node, thunk)
         storage.handed, storage.taken = counts
@@ -250,7 +243,7 @@ class LowMemVM(VM):
         sched = self.plan.schedule
         saved = max(0, int(sched.heuristic_peaks.get("dfs", sched.peak)) - int(sched.peak))
         storage = _sharing.plan_sharing(translation, order,
-                                        clear_lists(self.fgraph, self.nodes),
+                                        self.plan.cleared,
                                         self._classes, excluded, self._verified,
                                         self.linker.keep_bytes,
                                         min(self.linker.keep_allowance, saved))
@@ -279,44 +272,41 @@ class LowMemVM(VM):
         not seen (Theano's ops allocate theirs as NumPy arrays)."""
         storage = self.storage_map
         sizes, shapes, workspace, copies = {}, {}, {}, set()
-        counter = AllocationCounter()
-        counter.__enter__()
+        for var in storage:
+            if var.owner is None:
+                sizes[var] = variable_nbytes(var, storage[var][0])
+                shapes[var] = getattr(storage[var][0], "shape", None)
         node = thunk = None
-        try:
-            for var in storage:
-                if var.owner is None:
-                    sizes[var] = variable_nbytes(var, storage[var][0])
-                    shapes[var] = getattr(storage[var][0], "shape", None)
-            for thunk, node, cells in zip(self.thunks, self.nodes, self.post_thunk_clear):
-                before = counter.current
-                counter.reset_peak()
-                thunk()
-                allocated = 0
-                aliased = _alias_inputs(node)
-                for pos, out in enumerate(node.outputs):
-                    value = storage[out][0]
-                    sizes[out] = variable_nbytes(out, value)
-                    shapes[out] = getattr(value, "shape", None)
-                    if pos in aliased:
-                        if _shares_memory(value, storage[node.inputs[aliased[pos]]][0]):
-                            continue
-                        copies.add((node, pos))   # declared an alias, but a copy
-                    allocated += sizes[out]
-                scratch = counter.peak - before - allocated
-                if scratch >= WORKSPACE_NOISE_BYTES:
-                    workspace[node] = scratch
-                for cell in cells:
-                    cell[0] = None
-        except Exception:
-            link.raise_with_op(node, thunk)
-        finally:
-            counter.__exit__(None, None, None)
-        return sizes, shapes, workspace, copies, True
+        with AllocationCounter() as counter:
+            try:
+                for thunk, node, cells in zip(self.thunks, self.nodes, self.post_thunk_clear):
+                    before = counter.current
+                    counter.reset_peak()
+                    thunk()
+                    allocated = 0
+                    aliased = _alias_inputs(node)
+                    for pos, out in enumerate(node.outputs):
+                        value = storage[out][0]
+                        sizes[out] = variable_nbytes(out, value)
+                        shapes[out] = getattr(value, "shape", None)
+                        if pos in aliased:
+                            if _shares_memory(value, storage[node.inputs[aliased[pos]]][0]):
+                                continue
+                            copies.add((node, pos))   # declared an alias, but a copy
+                        allocated += sizes[out]
+                    scratch = counter.peak - before - allocated
+                    if scratch >= WORKSPACE_NOISE_BYTES:
+                        workspace[node] = scratch
+                    for cell in cells:
+                        cell[0] = None
+            except Exception:
+                link.raise_with_op(node, thunk)
+        return sizes, shapes, workspace, copies
 
     def _record_and_plan(self):
         t0 = time.perf_counter()
-        sizes, shapes, workspace, copies, measured = self._record()
-        self.plan_with(sizes, shapes, workspace, measured, time.perf_counter() - t0, copies)
+        sizes, shapes, workspace, copies = self._record()
+        self.plan_with(sizes, shapes, workspace, True, time.perf_counter() - t0, copies)
 
     def search_seconds(self):
         """The scheduler's time limit: the linker's, or with "auto" (None) a

@@ -71,8 +71,6 @@ class Sharing:
     retained      bytes kept between calls
     excluded      Theano variables that stopped taking cells (their op did
                   not write into the array it was handed)
-    verified      (op, output position) pairs seen writing into a handed
-                  array (equal ops run the same code), or known to
     untried       planned hand-offs not made: the taking op is not yet
                   verified and its step has no room for it to hold both
                   arrays under the order's peak (the array is freed)
@@ -88,7 +86,6 @@ class Sharing:
     timeline: np.ndarray
     retained: int
     excluded: set = field(default_factory=set)
-    verified: set = field(default_factory=set)
     untried: int = 0
     slots: int = 0
     handed: int = 0
@@ -208,7 +205,7 @@ def plan_sharing(translation, order, clear_lists, classes, excluded=(), verified
     retained = sum(int(plan.size[chains[c][0]]) for c in kept)
     return Sharing(plan=plan, actions=actions, opening=opening, kept=len(kept),
                    timeline=timeline, retained=retained, excluded=set(excluded),
-                   verified=set(verified), untried=untried, slots=len(pairs) + len(opening))
+                   untried=untried, slots=len(pairs) + len(opening))
 
 
 def op_key(var):
