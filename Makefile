@@ -50,7 +50,7 @@ bench-storage: build
 	$(VPY) -m benchmarks.run_theano_storage
 
 clean:
-	rm -rf build lowmem/*.so lowmem/_*.c *.egg-info
+	rm -rf build lowmem/*.so lowmem/_*.c lowmem/theano/*.so lowmem/theano/_*.c *.egg-info
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 
 distclean: clean

@@ -1,6 +1,6 @@
 """Build the Cython extensions of lowmem.
 
-Every ``lowmem/*.pyx`` becomes the extension ``lowmem.<stem>``; a new .pyx file
+Every ``lowmem/**/*.pyx`` becomes the extension named by its path; a new .pyx file
 is picked up without editing this file. Metadata lives in pyproject.toml.
 Bounds checking and wraparound are left to directives in each .pyx file.
 
@@ -27,12 +27,14 @@ def extensions():
 
     only = [s for s in os.environ.get("LOWMEM_ONLY_EXT", "").split(",") if s]
     exts = []
-    for pyx in sorted(glob.glob(os.path.join("lowmem", "*.pyx"), root_dir=HERE)):
-        stem = os.path.splitext(os.path.basename(pyx))[0]
+    for pyx in sorted(glob.glob(os.path.join("lowmem", "**", "*.pyx"), root_dir=HERE,
+                                recursive=True)):
+        module = os.path.splitext(pyx)[0].replace(os.sep, ".")
+        stem = module.rsplit(".", 1)[1]
         if only and stem not in only:
             continue
         exts.append(Extension(
-            "lowmem." + stem,
+            module,
             [pyx],
             include_dirs=[numpy.get_include()],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],

@@ -13,7 +13,7 @@ mode: Theano's C VM) and ``theano.function(..., mode=LowMemMode(...))``:
   LowMemMode's first call): Theano's toposort, the depth-first order the
   default C VM really runs (as the C VM holds memory), lowmem's order, and
   the lower bound;
-- measured peaks (tracemalloc, ``lowmem.theano.measure.measure_call``) of
+- measured peaks (tracemalloc, ``lowmem.theano._measure.measure_call``) of
   a call after the first, default mode and LowMemMode, with the same
   inputs and the same initial weights;
 - time to schedule (the recording first call + the search:
@@ -71,7 +71,7 @@ def _bits_equal(a, b):
 def run_mode(f, data, shared, initial):
     """From the initial weights: a first call, then a measured call.
     Returns the figures, both calls' outputs and the weights after them."""
-    from lowmem.theano.measure import measure_call
+    from lowmem.theano._measure import measure_call
     for s, v in zip(shared, initial):
         s.set_value(v.copy())
     t0 = time.perf_counter()
@@ -99,7 +99,7 @@ def time_calls(functions, data, calls):
 def bench_entry(entry, args):
     import theano
     import lowmem.theano as lt
-    from lowmem.theano.measure import modelled_peaks
+    from lowmem.theano._measure import modelled_peaks
 
     row = {"name": entry.name, "model": entry.model, "train": entry.train}
     t0 = time.perf_counter()
@@ -304,7 +304,7 @@ def main(argv=None):
     theano_zoo.add_selection_arguments(ap, " (a few minutes)")
     ap.add_argument("--time-limit", type=float, default=None,
                     help="LowMemMode's scheduling time limit per function (default: "
-                         "LowMemMode's own, lowmem.theano.linker.DEFAULT_TIME_LIMIT)")
+                         "LowMemMode's own, lowmem.theano._linker.DEFAULT_TIME_LIMIT)")
     ap.add_argument("--memory-limit", type=float, default=256,
                     help="lowmem search memory limit, MiB (default 256)")
     ap.add_argument("--calls", type=int, default=None,

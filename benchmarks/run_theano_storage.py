@@ -14,14 +14,14 @@ more are planned once it is seen writing into them), then one more call
 is measured:
 
 - allocations per call: NumPy array-data allocations counted by
-  ``lowmem.allocations.AllocationCounter`` (a NEP-49 handler);
+  ``lowmem.theano._allocations.AllocationCounter`` (a NEP-49 handler);
 - of which graph buffers: in the LowMemMode runs the call is repeated
   with each thunk counted on its own, and an allocation still live when
   its node returns is a node output (a graph buffer, what a storage plan
   can share); the rest is op-internal scratch (im2col buffers, temporaries
   of NumPy-based BLAS calls, scan's inner loop), which no plan reaches;
 - measured peak above the starting level (tracemalloc,
-  ``lowmem.theano.measure.measure_call``) against the model's
+  ``lowmem.theano._measure.measure_call``) against the model's
   (``modelled_peaks(f).lowmem``: the storage plan's peak, arrays kept
   between calls being in the starting level);
 - the storage plan: buffers, cells, cells kept between calls, hand-offs
@@ -46,14 +46,14 @@ from .run_theano import _bits_equal, log
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEAK_TOLERANCE = 4096        # Python objects tracemalloc also counts
-KEEP_PEAK_ALLOWANCE = 4096   # lowmem.theano.sharing.KEEP_PEAK_ALLOWANCE
+KEEP_PEAK_ALLOWANCE = 4096   # lowmem.theano._sharing.KEEP_PEAK_ALLOWANCE
 MODES = ("default", "lowmem", "shared")
 
 
 def buffer_allocations(f, data):
     """(graph-buffer allocations, op-internal allocations) of one call of a
     LowMemMode function, each thunk counted on its own."""
-    from lowmem.allocations import AllocationCounter
+    from lowmem.theano._allocations import AllocationCounter
     vm = f.fn
     counts = [0, 0]
 
@@ -76,8 +76,8 @@ def buffer_allocations(f, data):
 
 def run_mode(f, data, shared, initial, calls):
     """Calls from the initial weights; then one counted and one measured call."""
-    from lowmem.allocations import AllocationCounter
-    from lowmem.theano.measure import measure_call
+    from lowmem.theano._allocations import AllocationCounter
+    from lowmem.theano._measure import measure_call
     for s, v in zip(shared, initial):
         s.set_value(v.copy())
     outputs = []
@@ -93,7 +93,7 @@ def run_mode(f, data, shared, initial, calls):
 def bench_entry(entry, calls):
     import theano
     import lowmem.theano as lt
-    from lowmem.theano.measure import modelled_peaks
+    from lowmem.theano._measure import modelled_peaks
 
     inputs, outputs, updates, make_data = entry.build()
     shared = [s for s, _ in updates]

@@ -1,6 +1,6 @@
 """The Theano models benchmarks/run_theano.py measures.
 
-Every model of lowmem.theano.models, as inference and as a training step
+Every model of lowmem.theano._models, as inference and as a training step
 (loss + SGD updates of every weight), at the builders' default sizes:
 activations of 0.25-4 MiB, so that a call runs in well under a second and
 compiles in seconds once Theano's C code is cached.
@@ -17,7 +17,7 @@ QUICK_MODELS = ("mlp", "convnet", "inception", "unet")
 
 @dataclass(frozen=True)
 class Entry:
-    model: str                   # a lowmem.theano.models name
+    model: str                   # a lowmem.theano._models name
     train: bool                  # training step (True) or inference
     options: dict = field(default_factory=dict, hash=False)   # builder size options
 
@@ -27,7 +27,7 @@ class Entry:
 
     def build(self):
         """(inputs, outputs, updates, make_data) of this entry."""
-        from lowmem.theano import models
+        from lowmem.theano import _models as models
         return models.build(self.model, train=self.train, **self.options)
 
 

@@ -43,8 +43,8 @@ import sys
 from functools import partial
 
 import lowmem
-from lowmem.graph import NO_ALIAS
-from lowmem.orders import dfs_postorder
+from lowmem._graph import NO_ALIAS
+from lowmem._orders import dfs_postorder
 
 ITEMSIZE = {"float32": 4, "float64": 8, "int32": 4, "int64": 8, "int8": 1, "uint8": 1}
 KiB, MiB = 1024, 1024 * 1024
@@ -731,7 +731,7 @@ def layered_seeds(n=200, w=8, seeds=range(20)):
 
 # ======================================================= orders and checks
 def dfs_order(g):
-    """The order Theano's C VM really runs (lowmem.orders.dfs_postorder)."""
+    """The order Theano's C VM really runs (lowmem._orders.dfs_postorder)."""
     return dfs_postorder(g).tolist()
 
 

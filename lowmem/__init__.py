@@ -9,10 +9,10 @@ schedule, Schedule           -- the exact minimum-peak scheduler (scheduler.py)
 plan_storage, StoragePlan    -- storage sharing and arena offsets for an order (storage.py)
 """
 
-from .graph import Graph, GraphError, load
-from .model import OrderError, memory_timeline, peak
-from .scheduler import Schedule, schedule
-from .storage import StoragePlan, plan_storage
+from ._graph import Graph, GraphError, load
+from ._model import OrderError, memory_timeline, peak
+from ._scheduler import Schedule, schedule
+from ._storage_plan import StoragePlan, plan_storage
 
 __all__ = ["Graph", "GraphError", "load", "OrderError", "memory_timeline", "peak",
            "Schedule", "schedule", "StoragePlan", "plan_storage"]

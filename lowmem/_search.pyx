@@ -345,7 +345,7 @@ def search(sub, incumbent, long long incumbent_peak, long long static_lb=0,
 
     # Working sets: everything live at a node's step in any order; and the
     # part of it that is not pinned, with the pinned bytes made per node.
-    from lowmem.bounds import working_sets, pinned_split
+    from lowmem._lower_bounds import working_sets, pinned_split
     ws_order, ws_value = _by_decreasing(working_sets(sub))
     non_pinned_ws, pinned_alloc, pinned_live0 = pinned_split(sub)
     np_order, np_value = _by_decreasing(non_pinned_ws)

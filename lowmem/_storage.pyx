@@ -17,7 +17,7 @@ already placed, time-overlapping buffers that holds it, else the top),
 buffers placed in decreasing order of a key; the caller tries several keys
 and keeps the smallest arena, as XLA's heap simulator does. It costs about
 the number of pairs of buffers live together (times a log for sorting),
-so lowmem.storage uses it only as a fallback to the skyline search of
+so lowmem._storage_plan uses it only as a fallback to the skyline search of
 _arena.pyx.
 """
 

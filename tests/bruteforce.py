@@ -24,7 +24,7 @@ the DP otherwise. Both handle the empty graph (peak 0).
 import random as _random
 
 import lowmem
-from lowmem.graph import NO_ALIAS
+from lowmem._graph import NO_ALIAS
 
 
 class Model:

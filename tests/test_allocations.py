@@ -1,4 +1,4 @@
-"""Tests of lowmem.allocations: counting NumPy data allocations via NEP 49."""
+"""Tests of lowmem.theano._allocations: counting NumPy data allocations via NEP 49."""
 
 import contextvars
 import gc
@@ -13,8 +13,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from lowmem import _numpy_alloc
-from lowmem.allocations import COUNT_FIELDS, AllocationCounter, count_allocations
+from lowmem.theano import _numpy_alloc
+from lowmem.theano._allocations import COUNT_FIELDS, AllocationCounter, count_allocations
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -230,7 +230,7 @@ def test_handler_outlives_counter_and_interpreter_stays_up():
     # of taking the session down.
     code = textwrap.dedent("""
         import gc, numpy as np
-        from lowmem.allocations import AllocationCounter
+        from lowmem.theano._allocations import AllocationCounter
         keep = []
         for i in range(300):
             with AllocationCounter() as c:
@@ -421,7 +421,7 @@ def test_agrees_with_tracemalloc_numpy_domain():
 def test_theano_call_counts_match_tracemalloc_measurement():
     lt = pytest.importorskip("lowmem.theano")   # before theano: sets blas.ldflags
     theano = pytest.importorskip("theano")
-    from lowmem.theano.measure import measure_call
+    from lowmem.theano._measure import measure_call
     T = theano.tensor
 
     rng = np.random.RandomState(0)

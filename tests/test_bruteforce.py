@@ -14,7 +14,7 @@ import bruteforce as bf
 import cases
 import lowmem
 import strategies as gs
-from lowmem.graph import DESTROY, NO_ALIAS, VIEW
+from lowmem._graph import DESTROY, NO_ALIAS, VIEW
 
 
 @settings(max_examples=400, deadline=None)
@@ -48,7 +48,7 @@ def test_count_orders(g):
     valid = set()
     for perm in itertools.permutations(range(g.n_nodes)):
         try:
-            lowmem.model.check_order(g, perm)
+            lowmem._model.check_order(g, perm)
         except lowmem.OrderError:
             continue
         valid.add(perm)
@@ -78,7 +78,7 @@ def test_random_order_is_valid():
     rng = random.Random(1)
     g = gs.random_graph(rng, 40)
     for _ in range(20):
-        lowmem.model.check_order(g, bf.random_order(g, rng))
+        lowmem._model.check_order(g, bf.random_order(g, rng))
 
 
 # ------------------------------------------------------- strategy coverage
@@ -167,5 +167,5 @@ def test_valid_orders_strategy():
     @given(st.data())
     def check(data):
         g, order = data.draw(gs.graphs_with_order())
-        lowmem.model.check_order(g, order)
+        lowmem._model.check_order(g, order)
     check()

@@ -10,7 +10,7 @@ import pytest
 
 import cases
 import lowmem
-from lowmem.cli import format_bytes, main
+from lowmem._cli import format_bytes, main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JSON_KEYS = {"name", "nodes", "default_peak", "peak", "lower_bound", "optimal", "seconds", "order"}

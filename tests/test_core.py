@@ -10,9 +10,9 @@ from hypothesis import given, settings
 import bruteforce as bf
 import lowmem
 from lowmem import _bounds, _heuristics, _search
-from lowmem.bounds import static_lower_bound
-from lowmem.decompose import cut_positions, segments
-from lowmem.problem import buffer_tables, subproblem
+from lowmem._lower_bounds import static_lower_bound
+from lowmem._decompose import cut_positions, segments
+from lowmem._problem import buffer_tables, subproblem
 from strategies import graphs, random_graph
 
 

@@ -8,7 +8,7 @@ import pytest
 import cases
 import lowmem
 from lowmem import Graph, GraphError
-from lowmem.graph import DESTROY, NO_ALIAS, VIEW
+from lowmem._graph import DESTROY, NO_ALIAS, VIEW
 
 
 def simple_dict(**over):

@@ -269,7 +269,7 @@ def test_order_error_is_value_error():
 
 @pytest.mark.parametrize("order", [[0, 1.7, 2, 3], [0, 1, 2, "3"], [0, 1, 2, True]])
 def test_order_entries_must_be_integers(order):
-    from lowmem.scheduler import core_peak
+    from lowmem._scheduler import core_peak
     g = cases.all_orders_example()
     for fn in (lowmem.peak, core_peak):
         with pytest.raises(OrderError, match="integers"):

@@ -15,7 +15,7 @@ import bruteforce as bf
 import cases
 import lowmem
 import strategies as gs
-from lowmem.model import check_order
+from lowmem._model import check_order
 
 HEURISTICS = {"default", "greedy", "dfs", "lpmf"}
 STATS = {"states", "memo_hits", "seconds", "segments", "timed_out"}
@@ -65,14 +65,14 @@ def test_schedule_is_optimal_on_small_graphs(g):
 @settings(max_examples=300, deadline=None)
 @given(gs.graphs_with_order())
 def test_core_peak_matches_reference(g_order):
-    from lowmem.scheduler import core_peak
+    from lowmem._scheduler import core_peak
     g, order = g_order
     assert core_peak(g, order) == lowmem.peak(g, order)
     assert core_peak(g, np.array(order, dtype=np.int64)) == lowmem.peak(g, order)
 
 
 def test_core_peak_rejects_invalid_orders():
-    from lowmem.scheduler import core_peak
+    from lowmem._scheduler import core_peak
     g = cases.all_orders_example()
     for bad in ([3, 0, 1, 2], [1, 0, 2, 3], [0, 1, 2], [0, 1, 2, 2]):
         with pytest.raises(lowmem.OrderError):
@@ -81,7 +81,7 @@ def test_core_peak_rejects_invalid_orders():
 
 @pytest.mark.parametrize("seed", range(4))
 def test_core_peak_on_larger_random_graphs(seed):
-    from lowmem.scheduler import core_peak
+    from lowmem._scheduler import core_peak
     rng = random.Random(seed)
     g = gs.random_graph(rng, n_nodes=80)
     for _ in range(5):

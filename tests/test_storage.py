@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import lowmem
 from lowmem import _arena, _storage
-from lowmem.storage import arena_offsets
+from lowmem._storage_plan import arena_offsets
 from strategies import graphs_with_order, random_graph
 
 

@@ -20,7 +20,7 @@ from theano.ifelse import ifelse  # noqa: E402
 from theano.tensor.nnet import conv2d  # noqa: E402
 from theano.tensor.signal.pool import pool_2d  # noqa: E402
 
-from lowmem.theano.linker import LowMemVM  # noqa: E402
+from lowmem.theano._linker import LowMemVM  # noqa: E402
 
 
 def compile_both(build, **kwargs):

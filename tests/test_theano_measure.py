@@ -15,7 +15,7 @@ import theano
 import theano.tensor as T
 from theano.tensor.nnet import conv2d
 
-from lowmem.theano.measure import (measure_call, measure_steps, modelled_peaks,
+from lowmem.theano._measure import (measure_call, measure_steps, modelled_peaks,
                                    unread_outputs)
 from test_theano_equal import constants_and_repeats, convnet, mlp_train
 

@@ -12,8 +12,8 @@ import lowmem.theano as lt
 import theano
 import theano.tensor as T
 
-from lowmem import scheduler
-from lowmem.theano.linker import LowMemVM
+from lowmem import _scheduler as scheduler
+from lowmem.theano._linker import LowMemVM
 from test_theano_equal import assert_same, mlp_train
 
 KiB = 1024
@@ -113,7 +113,7 @@ def test_scheduling_failure_falls_back_to_toposort(monkeypatch):
 
 
 def test_auto_time_limit_is_a_share_of_compile_time():
-    from lowmem.theano.linker import AUTO_TIME_MAX, AUTO_TIME_MIN, AUTO_TIME_SHARE
+    from lowmem.theano._linker import AUTO_TIME_MAX, AUTO_TIME_MIN, AUTO_TIME_SHARE
     x = T.matrix("x")
     f = theano.function([x], [T.exp(x).sum(), (x * 2).T.dot(x)], mode=lt.LowMemMode())
     f(np.ones((64, 64)))

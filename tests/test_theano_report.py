@@ -1,4 +1,4 @@
-"""lowmem.theano.report: the fields, the text, the plot, the errors."""
+"""lowmem.theano._report: the fields, the text, the plot, the errors."""
 
 import re
 import sys
@@ -11,8 +11,8 @@ import lowmem.theano as lt
 import theano
 import theano.tensor as T
 
-from lowmem.orders import dfs_postorder
-from lowmem.theano.report import both, human, walk
+from lowmem._orders import dfs_postorder
+from lowmem.theano._report import both, human, walk
 from test_theano_equal import inplace_graph, mlp_train
 
 

@@ -1,4 +1,4 @@
-"""Storage sharing in LowMemMode (lowmem.theano.sharing).
+"""Storage sharing in LowMemMode (lowmem.theano._sharing).
 
 With sharing on (the default), a dead array is handed to the storage cell
 of the next variable planned to reuse it and that variable's op writes
@@ -20,10 +20,10 @@ import theano.tensor as T  # noqa: E402
 from theano.compile.debugmode import DebugMode  # noqa: E402
 from theano.gof import Apply, Op  # noqa: E402
 
-from lowmem.allocations import AllocationCounter  # noqa: E402
-from lowmem.theano import models  # noqa: E402
-from lowmem.theano.shape_classes import shape_classes  # noqa: E402
-from lowmem.theano.sharing import KEEP_BETWEEN_CALLS_BYTES, KEEP_PEAK_ALLOWANCE  # noqa: E402
+from lowmem.theano._allocations import AllocationCounter  # noqa: E402
+from lowmem.theano import _models as models  # noqa: E402
+from lowmem.theano._shape_classes import shape_classes  # noqa: E402
+from lowmem.theano._sharing import KEEP_BETWEEN_CALLS_BYTES, KEEP_PEAK_ALLOWANCE  # noqa: E402
 
 
 def assert_same(a, b):
@@ -323,7 +323,7 @@ def test_first_planned_call_never_exceeds_the_model():
     implementation without a BLAS library) may hold both arrays while it
     runs; such hand-offs are tried only where that stays under the peak, so
     even the first planned call measures what the model says."""
-    from lowmem.theano.measure import measure_call, modelled_peaks
+    from lowmem.theano._measure import measure_call, modelled_peaks
     inputs, outputs, updates, make_data = models.build(
         "mlp", train=False, batch=128, n_in=512, hidden=(512, 512, 512), n_classes=10)
     f = theano.function(inputs, outputs, updates=updates, mode=lt.LowMemMode())
@@ -341,7 +341,7 @@ def test_first_planned_call_never_exceeds_the_model():
 def test_dense_layers_write_into_shared_cells():
     """Without a BLAS library Dot22 and Dot22Scalar have only a Python
     implementation, which allocates its result; LowMemMode runs them with
-    thunks that write into the array they are handed (lowmem.theano.thunks),
+    thunks that write into the array they are handed (lowmem.theano._thunks),
     bit for bit the same."""
     from theano.tensor.blas import Dot22, Dot22Scalar
 

@@ -14,12 +14,12 @@ from ._env import prepare_theano
 
 prepare_theano()
 
-from .linker import LowMemLinker, LowMemVM, Plan  # noqa: E402
-from .mode import LowMemMode, function  # noqa: E402
-from .translate import Translation, graph_from_fgraph  # noqa: E402
+from ._linker import LowMemLinker, LowMemVM, Plan  # noqa: E402
+from ._mode import LowMemMode, function  # noqa: E402
+from ._translate import Translation, graph_from_fgraph  # noqa: E402
 
 __all__ = ["LowMemMode", "LowMemLinker", "LowMemVM", "Plan", "function",
            "graph_from_fgraph", "Translation"]
-from .measure import measure_call, measure_steps, modelled_peaks  # noqa: E402
-from .report import Report, report  # noqa: E402
+from ._measure import measure_call, measure_steps, modelled_peaks  # noqa: E402
+from ._report import Report, report  # noqa: E402
 __all__ += ["measure_call", "measure_steps", "modelled_peaks", "Report", "report"]

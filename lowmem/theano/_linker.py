@@ -8,7 +8,7 @@ and the lazy Stack VM evaluate on demand from the outputs. So the
 Sizes are learned on the first call, so the user has nothing to do: that
 call runs in ``fgraph.toposort()`` order and records the bytes of every
 value and each node's workspace (the peak of NumPy data a thunk reaches
-above what it leaves allocated, counted by lowmem.allocations). The function is then scheduled
+above what it leaves allocated, counted by lowmem.theano._allocations). The function is then scheduled
 and every later call runs in the lowmem order.
 
 After each node the VM empties the storage cells the memory model frees
@@ -19,7 +19,7 @@ their base alive), which is when the model frees it, so model and program
 agree.
 
 With ``share_storage`` (the default) the VM also applies a storage plan
-(lowmem.theano.sharing): a dead buffer's array is handed to the cell of
+(lowmem.theano._sharing): a dead buffer's array is handed to the cell of
 the variable planned to reuse it, whose op then writes into it instead of
 allocating.
 
@@ -38,13 +38,13 @@ from theano import config
 from theano.gof import link
 from theano.gof.vm import VM, VM_Linker
 
-from .. import scheduler
-from ..allocations import AllocationCounter
-from . import sharing as _sharing
-from .shape_classes import fixed_inputs, shape_classes
-from .shapes import shapes_from_examples, sizes_from_shapes
-from .thunks import preallocating_thunk
-from .translate import graph_from_fgraph, variable_nbytes
+from .. import _scheduler as scheduler
+from ._allocations import AllocationCounter
+from . import _sharing
+from ._shape_classes import fixed_inputs, shape_classes
+from ._shapes import shapes_from_examples, sizes_from_shapes
+from ._thunks import preallocating_thunk
+from ._translate import graph_from_fgraph, variable_nbytes
 
 # A thunk's transient allocations below this are noise (0-d temporaries).
 WORKSPACE_NOISE_BYTES = 4096
@@ -60,7 +60,7 @@ DEFAULT_TOLERANCE_RATIO = 1e-4
 
 @dataclass
 class Plan:
-    """How a compiled function runs, and why (see lowmem.theano.report)."""
+    """How a compiled function runs, and why (see lowmem.theano._report)."""
     translation: object         # translate.Translation (sizes from the first call)
     schedule: object            # lowmem.Schedule
     nodes: list                 # Apply nodes in execution order
@@ -266,7 +266,7 @@ class LowMemVM(VM):
 
         Workspace is the peak of NumPy data a thunk allocates above what it
         leaves allocated, counted by a NEP-49 allocation handler
-        (lowmem.allocations): it costs ~15 ns per NumPy allocation, where
+        (lowmem.theano._allocations): it costs ~15 ns per NumPy allocation, where
         tracemalloc, which traces every Python object, made this call 1-2
         ordinary calls slower. Scratch that an op mallocs outside NumPy is
         not seen (Theano's ops allocate theirs as NumPy arrays)."""
@@ -381,8 +381,8 @@ class LowMemLinker(VM_Linker):
     shape scalars) do not cost the whole time limit. name: the graph's name
     in reports. example_inputs: values or shapes of the function's explicit
     inputs, in order: the function is then planned at compile time from
-    Theano's shape expressions (lowmem.theano.shapes), workspace unmeasured.
-    share_storage: apply a storage plan (lowmem.theano.sharing) so that
+    Theano's shape expressions (lowmem.theano._shapes), workspace unmeasured.
+    share_storage: apply a storage plan (lowmem.theano._sharing) so that
     arrays of equal shape with disjoint lifetimes share storage.
     keep_bytes: with share_storage, arrays of at most this many bytes
     (shape arithmetic) keep their storage from one call to the next (0:
@@ -431,7 +431,7 @@ class LowMemLinker(VM_Linker):
         if (config.profile or config.print_global_stats) and config.profile_memory:
             # Theano's memory profiler switches every VM to its Stack VM and
             # describes that VM's order; do the same, so its figures mean
-            # what they mean elsewhere (lowmem.theano.report describes the
+            # what they mean elsewhere (lowmem.theano._report describes the
             # lowmem order).
             return VM_Linker.make_all(self, profiler, input_storage, output_storage,
                                       storage_map)

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _heuristics, _search
-from .bounds import static_lower_bound
-from .decompose import segments
-from .graph import Graph
-from .model import OrderError, as_node_ids
-from .orders import dfs_postorder
-from .problem import buffer_tables, subproblem
+from ._lower_bounds import static_lower_bound
+from ._decompose import segments
+from ._graph import Graph
+from ._model import OrderError, as_node_ids
+from ._orders import dfs_postorder
+from ._problem import buffer_tables, subproblem
 
 HEURISTICS = ("default", "dfs", "greedy", "lpmf")
 DEFAULT_MEMORY_LIMIT = 256 * 2**20

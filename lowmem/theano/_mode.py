@@ -4,8 +4,8 @@ import time
 
 from theano.compile.mode import Mode
 
-from .. import scheduler
-from .linker import DEFAULT_TIME_LIMIT, LowMemLinker
+from .. import _scheduler as scheduler
+from ._linker import DEFAULT_TIME_LIMIT, LowMemLinker
 
 
 class LowMemMode(Mode):
@@ -15,7 +15,7 @@ class LowMemMode(Mode):
     optimisations are Theano's usual ones (``optimizer``); the linker builds
     the usual C thunks and runs them with a Python loop in the order with
     the lowest peak memory, learned on each function's first call (see
-    lowmem.theano.linker). One instance may compile any number of
+    lowmem.theano._linker). One instance may compile any number of
     functions: each gets a linker of its own.
 
     Parameters
@@ -31,7 +31,7 @@ class LowMemMode(Mode):
     share_storage : bool, default True
         Apply a storage plan: an array whose variable is dead is handed to
         a later variable of the same dtype and symbolic shape, whose op
-        writes into it instead of allocating (lowmem.theano.sharing).
+        writes into it instead of allocating (lowmem.theano._sharing).
     optimizer : Theano optimizer or name, default Theano's configured one.
     linker : a LowMemLinker to use instead (Theano's Mode.clone passes it).
 

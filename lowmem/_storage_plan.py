@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _arena, _storage
-from .model import check_order
-from .problem import buffer_tables
+from ._model import check_order
+from ._problem import buffer_tables
 
 # Best-fit placement orders, most useful first: decreasing lifetime, size x
 # lifetime, size (as XLA's heap simulator), increasing start (an allocator's).

@@ -2,7 +2,7 @@
 
     f = theano.function(inputs, outputs, mode=lowmem.theano.LowMemMode())
     f(*args)                          # the first call records and plans
-    r = lowmem.theano.report(f)       # or report(f, plot="memory.png")
+    r = lowmem.theano._report(f)       # or report(f, plot="memory.png")
     print(r)                          # the text report
     r.peak, r.default_vm_peak, r.steps[3].freed, r.peak_buffers ...
     print(r.text(steps=None))         # every step
@@ -11,16 +11,16 @@ All figures are lowmem's memory model (DESIGN.md) over the graph recorded on
 the function's first call (sizes and measured workspace), for three orders:
 lowmem's, Theano's listed ``fgraph.toposort()``, and the depth-first order
 Theano's default C VM really runs (``theano.function`` without a mode).
-``lowmem.theano.measure`` shows how closely they match measured calls.
+``lowmem.theano._measure`` shows how closely they match measured calls.
 """
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import model
-from ..orders import dfs_postorder
-from .measure import plan_of, theano_vm_graph
+from .. import _model as model
+from .._orders import dfs_postorder
+from ._measure import plan_of, theano_vm_graph
 
 DEFAULT_STEPS = 20          # steps listed by str(): the first ones, then the peak region
 LARGEST = 8                 # buffers / workspace nodes listed
@@ -96,7 +96,7 @@ class Step:
 def walk(graph, order):
     """Run `order` through the memory model keeping the buffers.
 
-    Returns (timeline, allocated, freed, live_at): lowmem.model.simulate's
+    Returns (timeline, allocated, freed, live_at): lowmem._model.simulate's
     results, and live_at(t) the buffer owners in memory while step t runs.
     """
     timeline, allocated, freed = model.simulate(graph, order)

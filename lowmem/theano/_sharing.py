@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..storage import plan_storage
+from .._storage_plan import plan_storage
 
 
 # Cells of at most this many bytes per array are kept from one call to the

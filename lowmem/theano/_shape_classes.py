@@ -6,7 +6,7 @@ every tensor variable. Two variables are in one class when those
 expressions are the same computation (what ``ShapeFeature.same_shape``
 tests) once constant parts are folded; the shapes of shared variables
 (weights) may be taken as constants, so that, say, per-head slices of
-different weights fall in one class. lowmem.theano.sharing pairs only
+different weights fall in one class. lowmem.theano._sharing pairs only
 variables of one class, so one storage plan holds for every input shape.
 """
 

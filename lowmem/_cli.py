@@ -15,7 +15,7 @@ import math
 import sys
 import time
 
-from .graph import GraphError, load
+from ._graph import GraphError, load
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
@@ -250,7 +250,7 @@ def _json_report(graph, s):
 # --------------------------------------------------------------- commands
 def _read_graph(path):
     if path == "-":
-        from .graph import Graph
+        from ._graph import Graph
         try:
             return Graph.from_json(sys.stdin.read())
         except GraphError as e:
@@ -262,7 +262,7 @@ def _read_graph(path):
 
 
 def _cmd_schedule(args, out):
-    from .scheduler import schedule
+    from ._scheduler import schedule
     time_limit = _number(args.time_limit, "--time-limit", 0, allow_inf=True)
     memory_mb = _number(args.memory_limit, "--memory-limit", 1)
     graph = _read_graph(args.file)
@@ -277,8 +277,8 @@ def _cmd_schedule(args, out):
 
 
 def _cmd_plan(args, out):
-    from .scheduler import schedule
-    from .storage import plan_storage
+    from ._scheduler import schedule
+    from ._storage_plan import plan_storage
     time_limit = _number(args.time_limit, "--time-limit", 0, allow_inf=True)
     graph = _read_graph(args.file)
     t0 = time.perf_counter()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .graph import NO_ALIAS, _csr
+from ._graph import NO_ALIAS, _csr
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ in lowmem's order, side by side.
     lowmem demo [--out DIR] [--time-limit S] [--model NAME] [--calls N]
 
 1. Builds a multi-branch convolutional network's training step (a U-Net:
-   loss and SGD updates of every weight; lowmem.theano.models).
+   loss and SGD updates of every weight; lowmem.theano._models).
 2. Compiles it twice: with Theano's default mode (C VM) and with
    :class:`lowmem.theano.LowMemMode`.
 3. Runs both on the same random data for a few calls, each from the same
@@ -113,7 +113,7 @@ def set_weights(shared, values):
 def run_calls(f, datasets, shared, initial, measured_call=1):
     """Reset the weights, call ``f`` on every dataset in turn; measure call
     number `measured_call` (never the first) with tracemalloc."""
-    from .measure import measure_call
+    from ._measure import measure_call
     set_weights(shared, initial)
     outputs, seconds, measured = [], [], None
     for i, data in enumerate(datasets):
@@ -149,7 +149,7 @@ def _fmt(n):
 
 
 def _fallback_report(f):
-    """A short report from the plan, used when lowmem.theano.report is
+    """A short report from the plan, used when lowmem.theano._report is
     not available."""
     plan = f.fn.plan
     s = plan.schedule
@@ -165,13 +165,13 @@ def _fallback_report(f):
 
 
 def lowmem_report(f, plot_path):
-    """(text, note): lowmem.theano.report's text, with its plot written to
+    """(text, note): lowmem.theano._report's text, with its plot written to
     `plot_path` when given and matplotlib is installed; `note` says why the
     plot was skipped (None when it was written or not asked for)."""
     try:
-        from .report import report
+        from ._report import report
     except ImportError:
-        return _fallback_report(f), "lowmem.theano.report is not available"
+        return _fallback_report(f), "lowmem.theano._report is not available"
     if plot_path is None:
         return str(report(f)), None
     if importlib.util.find_spec("matplotlib") is None:
@@ -216,8 +216,8 @@ def run_demo(out_dir=".", time_limit=1.0, model=DEFAULT_MODEL, calls=3, plot=Tru
     _log("importing Theano (lowmem sets blas.ldflags= if unset) ...")
     import lowmem.theano as lt          # prepares Theano before importing it
     import theano
-    from . import models
-    from .measure import modelled_peaks
+    from . import _models as models
+    from ._measure import modelled_peaks
 
     title = f"{_TITLES.get(model, model)} training step"
     m = models.build(model, train=True)

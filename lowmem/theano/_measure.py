@@ -78,7 +78,7 @@ first, the smallest of 3 measurements; modelled = ``modelled_peaks(f)``
     profiler graph      11      4,210,880           1.0004       4,210,880      1.0003
     U-Net train step   527     25,550,540           1.0008      30,821,564      1.0006
 
-(the U-Net is ``lowmem.theano.models``' float32 training step, as run by
+(the U-Net is ``lowmem.theano._models``' float32 training step, as run by
 ``lowmem demo``; the others float64.)
 
 The excess, 1–4 KiB a call, is Python objects (the results list, array
@@ -151,9 +151,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import model
-from ..graph import Graph
-from ..orders import dfs_postorder
+from .. import _model as model
+from .._graph import Graph
+from .._orders import dfs_postorder
 
 
 # ------------------------------------------------------------------ tracing
@@ -248,7 +248,7 @@ class CallMeasurement:
 
 def _lowmem_vm(f):
     """The LowMemVM of a compiled Theano function, or None."""
-    from .linker import LowMemVM
+    from ._linker import LowMemVM
     vm = getattr(f, "fn", None)
     return vm if isinstance(vm, LowMemVM) else None
 
@@ -340,7 +340,7 @@ class ModelledPeaks:
     toposort           Theano's listed order, fgraph.toposort()
     default_vm         the depth-first order of Theano's default C VM
                        (``theano.function`` without a mode), as
-                       ``lowmem.orders.dfs_postorder`` gives it (see
+                       ``lowmem._orders.dfs_postorder`` gives it (see
                        finding b for graphs with in-place ops)
     default_vm_theano  the same order with the C VM's handling of outputs
                        nothing reads (kept until the call ends): what a

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from theano.ifelse import IfElse
 
-from ..graph import Graph
+from .._graph import Graph
 
 
 @dataclass

@@ -18,7 +18,7 @@ so it also serves as the public :func:`peak` for any graph size.
 
 import numpy as np
 
-from .graph import NO_ALIAS
+from ._graph import NO_ALIAS
 
 
 class OrderError(ValueError):

@@ -30,7 +30,7 @@ Two Theano 1.0.5 limits on Python 3.11 without a BLAS library shape the
 models: scan runs its Python loop (see lowmem.theano._env), and attention
 uses plain dots rather than ``batched_dot``, whose C code does not link.
 
-    from lowmem.theano import models
+    from lowmem.theano import _models as models
     inputs, outputs, updates, make_data = models.build("inception", train=True)
     models.names()           # every model name
 """
