@@ -115,3 +115,54 @@ def greedy(sub, int rule):
     if scheduled < P.k:
         raise ValueError("the problem's dependencies have a cycle")
     return order_arr, int(peak)
+
+
+def dfs_postorder_csr(dep_ptr, dep_idx, roots):
+    """Iterative depth-first post-order over the dependency CSR (dep_ptr,
+    dep_idx): from each root in turn, a node's dependencies are visited in
+    their listed order before the node itself. Nodes not reached are left
+    out. Returns the int64 order. O(nodes + dependencies + roots).
+
+    Raises ValueError on malformed arrays (checked before any loop runs).
+    """
+    ptr_arr = np.ascontiguousarray(dep_ptr, dtype=np.int64)
+    idx_arr = np.ascontiguousarray(dep_idx, dtype=np.int64)
+    roots_arr = np.ascontiguousarray(roots, dtype=np.int64)
+    cdef Py_ssize_t n = len(ptr_arr) - 1
+    if (ptr_arr.ndim != 1 or n < 0 or ptr_arr[0] != 0 or ptr_arr[n] != len(idx_arr)
+            or np.any(np.diff(ptr_arr) < 0)):
+        raise ValueError("dep_ptr is not a CSR index pointer for dep_idx")
+    for arr, name in ((idx_arr, "dep_idx"), (roots_arr, "roots")):
+        if len(arr) and (arr.min() < 0 or arr.max() >= n):
+            raise ValueError(f"{name}: node id out of range [0, {n})")
+    order_arr = np.empty(n, dtype=np.int64)
+    stack_arr = np.empty(max(n, 1), dtype=np.int64)     # each node is pushed once
+    next_arr = np.empty(max(n, 1), dtype=np.int64)      # per stacked node: next dependency
+    state_arr = np.zeros(max(n, 1), dtype=np.uint8)     # 0 new, 1 stacked or done
+    cdef const int64_t[::1] ptr = ptr_arr, idx = idx_arr, rts = roots_arr
+    cdef int64_t[::1] order = order_arr, stack = stack_arr, nxt = next_arr
+    cdef unsigned char[::1] state = state_arr
+    cdef Py_ssize_t r, top, node, dep, out = 0
+    with nogil:
+        for r in range(rts.shape[0]):
+            if state[rts[r]]:
+                continue
+            state[rts[r]] = 1
+            stack[0] = rts[r]
+            nxt[0] = ptr[rts[r]]
+            top = 1
+            while top:
+                node = stack[top - 1]
+                if nxt[top - 1] < ptr[node + 1]:
+                    dep = idx[nxt[top - 1]]
+                    nxt[top - 1] += 1
+                    if not state[dep]:
+                        state[dep] = 1
+                        stack[top] = dep
+                        nxt[top] = ptr[dep]
+                        top += 1
+                else:
+                    top -= 1
+                    order[out] = node
+                    out += 1
+    return order_arr[:out]

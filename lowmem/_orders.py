@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from ._heuristics import dfs_postorder_csr
+
 
 def dfs_postorder(graph):
     """Depth-first post-order from the graph outputs: each node's
@@ -10,37 +12,24 @@ def dfs_postorder(graph):
 
     This is the order Theano's default C VM really runs (DESIGN.md). Nodes
     no output depends on follow, visited the same way in listed order.
-    O(nodes + edges), iterative so deep graphs do not hit Python's
-    recursion limit.
+    O(nodes + edges): the dependency lists are built with a few NumPy
+    passes and walked by an iterative loop in Cython (deep graphs do not
+    hit a recursion limit).
     """
-    n_nodes = graph.n_nodes
-    deps = []
-    extra = [[] for _ in range(n_nodes)]
-    for a, b in graph.orderings:
-        extra[b].append(int(a))
-    for n in range(n_nodes):
-        producers = [int(graph.var_producer[v]) for v in graph.node_inputs(n)]
-        deps.append(sorted(set(extra[n])) + [p for p in producers if p >= 0])
-    roots = [int(graph.var_producer[v]) for v in graph.outputs if graph.var_producer[v] >= 0]
-    roots += range(n_nodes)
-
-    state = np.zeros(n_nodes, dtype=np.int8)     # 0 new, 1 on the stack, 2 done
-    order = []
-    for root in roots:
-        if state[root]:
-            continue
-        stack = [(root, 0)]
-        state[root] = 1
-        while stack:
-            node, i = stack[-1]
-            if i < len(deps[node]):
-                stack[-1] = (node, i + 1)
-                dep = deps[node][i]
-                if not state[dep]:
-                    state[dep] = 1
-                    stack.append((dep, 0))
-            else:
-                stack.pop()
-                state[node] = 2
-                order.append(node)
-    return np.array(order, dtype=np.int64)
+    n = graph.n_nodes
+    # Dependencies of node b: its orderings predecessors a, ascending and
+    # distinct (Graph keeps orderings sorted and unique), then the producers
+    # of its inputs in input order, repeats kept (a repeat is a no-op).
+    ords = graph.orderings
+    by_after = np.lexsort((ords[:, 0], ords[:, 1]))
+    in_rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(graph.in_ptr))
+    producers = graph.var_producer[graph.in_idx].astype(np.int64)
+    made = producers >= 0
+    rows = np.concatenate([ords[by_after, 1], in_rows[made]])
+    deps = np.concatenate([ords[by_after, 0], producers[made]])
+    rows_order = np.argsort(rows, kind="stable")    # orderings first within a row
+    dep_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=dep_ptr[1:])
+    out_producers = graph.var_producer[graph.outputs].astype(np.int64)
+    roots = np.concatenate([out_producers[out_producers >= 0], np.arange(n, dtype=np.int64)])
+    return dfs_postorder_csr(dep_ptr, deps[rows_order], roots)

@@ -216,3 +216,30 @@ def min_peak_order(graph, enumerate_limit=ENUMERATE_LIMIT):
 def min_peak(graph, enumerate_limit=ENUMERATE_LIMIT):
     """The true minimum peak in bytes over all valid orders of `graph`."""
     return min_peak_order(graph, enumerate_limit)[0]
+
+
+def dfs_postorder(graph):
+    """Theano's C VM order, written from its definition (recursive, so for
+    small graphs only): from each graph output's producer in turn, then
+    from every node in listed order, visit a node's ``orderings``
+    predecessors (ascending), then its inputs' producers first to last,
+    then emit the node; visited nodes are skipped."""
+    order, seen = [], set()
+
+    def visit(n):
+        if n in seen:
+            return
+        seen.add(n)
+        for a in sorted({int(a) for a, b in graph.orderings if b == n}):
+            visit(a)
+        for v in graph.node_inputs(n):
+            if graph.var_producer[v] >= 0:
+                visit(int(graph.var_producer[v]))
+        order.append(n)
+
+    for v in graph.outputs:
+        if graph.var_producer[v] >= 0:
+            visit(int(graph.var_producer[v]))
+    for n in range(graph.n_nodes):
+        visit(n)
+    return order

@@ -12,6 +12,7 @@ import lowmem
 from lowmem import _bounds, _heuristics, _search
 from lowmem._lower_bounds import static_lower_bound
 from lowmem._decompose import cut_positions, segments
+from lowmem._orders import dfs_postorder
 from lowmem._problem import buffer_tables, subproblem
 from strategies import graphs, random_graph
 
@@ -105,7 +106,7 @@ def test_cut_positions_match_the_definition(g):
     succ = g.successors()
     assert cut_positions(*pred, *succ).tolist() == comparable_to_all(g)
     parts = segments(g)
-    assert np.concatenate(parts).tolist() if parts else [] == list(range(g.n_nodes))
+    assert (np.concatenate(parts).tolist() if parts else []) == list(range(g.n_nodes))
 
 
 @settings(max_examples=200, deadline=None)
@@ -133,3 +134,18 @@ def test_small_memory_limit_still_gives_a_valid_order():
     g = random_graph(random.Random(11), n_nodes=40)
     s = lowmem.schedule(g, time_limit=0.5, memory_limit=2**20)
     assert lowmem.peak(g, s.order) == s.peak <= s.default_peak
+
+
+@settings(max_examples=200, deadline=None)
+@given(graphs(max_nodes=12))
+def test_dfs_postorder_matches_its_definition(g):
+    assert dfs_postorder(g).tolist() == bf.dfs_postorder(g)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_dfs_postorder_matches_its_definition_with_orderings(seed):
+    rng = random.Random(seed)
+    g = random_graph(rng, n_nodes=rng.randint(2, 80), n_orderings=seed % 6)
+    order = dfs_postorder(g)
+    assert order.dtype == np.int64
+    assert order.tolist() == bf.dfs_postorder(g)
