@@ -14,7 +14,7 @@ more are planned once it is seen writing into them), then one more call
 is measured:
 
 - allocations per call: NumPy array-data allocations counted by
-  ``lowmem.theano._allocations.AllocationCounter`` (a NEP-49 handler);
+  ``lowmem.theano.AllocationCounter`` (a NEP-49 handler);
 - of which graph buffers: in the LowMemMode runs the call is repeated
   with each thunk counted on its own, and an allocation still live when
   its node returns is a node output (a graph buffer, what a storage plan
@@ -53,7 +53,7 @@ MODES = ("default", "lowmem", "shared")
 def buffer_allocations(f, data):
     """(graph-buffer allocations, op-internal allocations) of one call of a
     LowMemMode function, each thunk counted on its own."""
-    from lowmem.theano._allocations import AllocationCounter
+    from lowmem.theano import AllocationCounter
     vm = f.fn
     counts = [0, 0]
 
@@ -76,7 +76,7 @@ def buffer_allocations(f, data):
 
 def run_mode(f, data, shared, initial, calls):
     """Calls from the initial weights; then one counted and one measured call."""
-    from lowmem.theano._allocations import AllocationCounter
+    from lowmem.theano import AllocationCounter
     from lowmem.theano._measure import measure_call
     for s, v in zip(shared, initial):
         s.set_value(v.copy())

@@ -118,11 +118,11 @@ def test_auto_time_limit_is_a_share_of_compile_time():
     f = theano.function([x], [T.exp(x).sum(), (x * 2).T.dot(x)], mode=lt.LowMemMode())
     f(np.ones((64, 64)))
     vm = f.fn
-    assert vm.linker.time_limit is None and vm.compile_seconds > 0
+    assert vm.linker.options.time_limit is None and vm.compile_seconds > 0
     budget = vm.search_seconds()
     assert budget == min(AUTO_TIME_MAX, max(AUTO_TIME_MIN, AUTO_TIME_SHARE * vm.compile_seconds))
     assert vm.plan.schedule.stats["seconds"] <= budget + 0.05
-    assert lt.LowMemMode(time_limit=0.5).linker.time_limit == 0.5
+    assert lt.LowMemMode(time_limit=0.5).options.time_limit == 0.5
 
 
 def test_memory_profiler_gets_theanos_stack_vm():

@@ -20,7 +20,7 @@ import theano.tensor as T  # noqa: E402
 from theano.compile.debugmode import DebugMode  # noqa: E402
 from theano.gof import Apply, Op  # noqa: E402
 
-from lowmem.theano._allocations import AllocationCounter  # noqa: E402
+from lowmem.theano import AllocationCounter  # noqa: E402
 from lowmem.theano import _models as models  # noqa: E402
 from lowmem.theano._shape_classes import shape_classes  # noqa: E402
 from lowmem.theano._sharing import KEEP_BETWEEN_CALLS_BYTES, KEEP_PEAK_ALLOWANCE  # noqa: E402

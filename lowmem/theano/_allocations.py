@@ -5,7 +5,7 @@ allocations does this call make, and how many bytes of array data are live
 now / at peak": tracemalloc traces every Python object and slows calls by 2x
 or more; this hooks only NumPy's array-data allocator.
 
-    from lowmem.theano._allocations import AllocationCounter, count_allocations
+    from lowmem.theano import AllocationCounter, count_allocations
 
     with AllocationCounter() as c:
         f(*args)                      # e.g. a compiled Theano function

@@ -41,6 +41,7 @@ from theano.gof.vm import VM, VM_Linker
 from .. import _scheduler as scheduler
 from ._allocations import AllocationCounter
 from . import _sharing
+from ._options import make_options
 from ._shape_classes import fixed_inputs, shape_classes
 from ._shapes import shapes_from_examples, sizes_from_shapes
 from ._thunks import preallocating_thunk
@@ -48,14 +49,12 @@ from ._translate import graph_from_fgraph, variable_nbytes
 
 # A thunk's transient allocations below this are noise (0-d temporaries).
 WORKSPACE_NOISE_BYTES = 4096
-# Scheduling defaults for compiled functions: a search of 10% of the time
-# Theano took to compile the function (at least 20 ms, at most 1 s),
-# stopped at near-ties. Measured on the Theano zoo: 0.1 s found the same
-# peaks as 1 s on all 16 models, and heuristics alone on 15.
-DEFAULT_TIME_LIMIT = None       # None: "auto", the share below
+# The "auto" time limit (LowMemOptions.time_limit None, the default): a
+# search of 10% of the time Theano took to compile the function (at least
+# 20 ms, at most 1 s), stopped at near-ties. Measured on the Theano zoo:
+# 0.1 s found the same peaks as 1 s on all 16 models, and heuristics alone
+# on 15.
 AUTO_TIME_SHARE, AUTO_TIME_MIN, AUTO_TIME_MAX = 0.10, 0.02, 1.0
-DEFAULT_TOLERANCE_BYTES = 4096
-DEFAULT_TOLERANCE_RATIO = 1e-4
 
 
 @dataclass
@@ -245,8 +244,8 @@ class LowMemVM(VM):
         storage = _sharing.plan_sharing(translation, order,
                                         self.plan.cleared,
                                         self._classes, excluded, self._verified,
-                                        self.linker.keep_bytes,
-                                        min(self.linker.keep_allowance, saved))
+                                        self.linker.options.keep_bytes,
+                                        min(self.linker.options.keep_allowance, saved))
         self.plan.storage = storage
         self.storage_reserves = [[None] for _ in range(storage.kept)]
         self.storage_actions, self.storage_opening = _sharing.bind(
@@ -311,8 +310,8 @@ class LowMemVM(VM):
     def search_seconds(self):
         """The scheduler's time limit: the linker's, or with "auto" (None) a
         share of the time Theano took to compile this function."""
-        if self.linker.time_limit is not None:
-            return self.linker.time_limit
+        if self.linker.options.time_limit is not None:
+            return self.linker.options.time_limit
         return min(AUTO_TIME_MAX, max(AUTO_TIME_MIN, AUTO_TIME_SHARE * self.compile_seconds))
 
     def plan_with(self, sizes, shapes, workspace, measured, record_seconds, copies=()):
@@ -320,14 +319,15 @@ class LowMemVM(VM):
         On failure, warn and keep Theano's toposort order."""
         t1 = time.perf_counter()
         self.recorded = True
+        options = self.linker.options
         try:
             translation = graph_from_fgraph(self.fgraph, sizes, shapes, workspace,
-                                            name=self.linker.name or "theano-function",
+                                            name=options.name or "theano-function",
                                             copies=copies)
             result = scheduler.schedule(translation.graph, time_limit=self.search_seconds(),
-                                        memory_limit=self.linker.memory_limit,
-                                        tolerance_bytes=self.linker.tolerance_bytes,
-                                        tolerance_ratio=self.linker.tolerance_ratio)
+                                        memory_limit=options.memory_limit,
+                                        tolerance_bytes=options.tolerance_bytes,
+                                        tolerance_ratio=options.tolerance_ratio)
         except Exception as e:      # the function still runs, in toposort order
             self.plan_error = f"{type(e).__name__}: {e}"
             warnings.warn(f"lowmem could not schedule this function ({self.plan_error}); "
@@ -338,7 +338,7 @@ class LowMemVM(VM):
         self._set_order(order, [thunk_of[n] for n in order])
         self.plan = Plan(translation, result, order, clear_lists(self.fgraph, order),
                          record_seconds, time.perf_counter() - t1, measured)
-        if self.linker.share_storage:
+        if options.share_storage:
             try:
                 self._share(translation, result.order)
             except Exception as e:      # the order stands; storage is not shared
@@ -352,12 +352,13 @@ def _plan_from_examples(linker, vm, input_storage):
     """Plan `vm` at compile time from the linker's example inputs; on
     failure warn and leave it to learn sizes on its first call."""
     fgraph = linker.fgraph
+    given = linker.options.example_inputs
     t0 = time.perf_counter()
     try:
-        if len(linker.example_inputs) > len(fgraph.inputs):
-            raise ValueError(f"{len(linker.example_inputs)} example inputs for a function of "
+        if len(given) > len(fgraph.inputs):
+            raise ValueError(f"{len(given)} example inputs for a function of "
                              f"{len(fgraph.inputs)} inputs")
-        examples = dict(zip(fgraph.inputs, linker.example_inputs))
+        examples = dict(zip(fgraph.inputs, given))
         for var, cell in zip(fgraph.inputs, input_storage):
             if var not in examples and cell[0] is not None:   # shared variables
                 examples[var] = cell[0]
@@ -373,52 +374,25 @@ def _plan_from_examples(linker, vm, input_storage):
 class LowMemLinker(VM_Linker):
     """VM_Linker whose VM runs C thunks in lowmem's minimum-peak order.
 
-    time_limit, memory_limit, tolerance_bytes, tolerance_ratio: passed to
-    :func:`lowmem.schedule` when the function is planned (on its first
-    call). time_limit None ("auto", the default) gives the search 10% of the
-    time Theano took to compile the function (20 ms to 1 s); the tolerances
-    stop it within 4 KiB or 0.01% of the lower bound, so near-ties (a few
-    shape scalars) do not cost the whole time limit. name: the graph's name
-    in reports. example_inputs: values or shapes of the function's explicit
-    inputs, in order: the function is then planned at compile time from
-    Theano's shape expressions (lowmem.theano._shapes), workspace unmeasured.
-    share_storage: apply a storage plan (lowmem.theano._sharing) so that
-    arrays of equal shape with disjoint lifetimes share storage.
-    keep_bytes: with share_storage, arrays of at most this many bytes
-    (shape arithmetic) keep their storage from one call to the next (0:
-    none), as long as that raises the peak by at most keep_allowance bytes
-    in all (default 4 KiB, the tolerance the search stops at; 0: never),
-    and by no more than the order saved against the default C VM's order.
+    Takes a :class:`~lowmem.theano.LowMemOptions` (`options`) and/or its
+    fields as keywords (time_limit, memory_limit, tolerance_bytes,
+    tolerance_ratio, share_storage, keep_bytes, keep_allowance, name,
+    example_inputs, c_thunks; see LowMemOptions); an unknown keyword raises
+    TypeError. The options are read when the function is planned (on its
+    first call, or at compile time with example_inputs).
     """
 
-    def __init__(self, time_limit=DEFAULT_TIME_LIMIT, memory_limit=scheduler.DEFAULT_MEMORY_LIMIT,
-                 name=None, c_thunks=None, example_inputs=None,
-                 tolerance_bytes=DEFAULT_TOLERANCE_BYTES,
-                 tolerance_ratio=DEFAULT_TOLERANCE_RATIO, share_storage=True,
-                 keep_bytes=_sharing.KEEP_BETWEEN_CALLS_BYTES,
-                 keep_allowance=_sharing.KEEP_PEAK_ALLOWANCE, **ignored):
+    def __init__(self, options=None, **option_values):
+        options = make_options("LowMemLinker", options, **option_values)
         # Theano's VM_Linker options that would change the VM (cloop, lazy,
         # callbacks) do not apply: this linker always uses its own loop VM.
-        super().__init__(allow_gc=True, use_cloop=False, lazy=False, c_thunks=c_thunks)
-        self.time_limit = time_limit
-        self.memory_limit = memory_limit
-        self.name = name
-        self.example_inputs = example_inputs
-        self.tolerance_bytes = tolerance_bytes
-        self.tolerance_ratio = tolerance_ratio
-        self.share_storage = share_storage
-        self.keep_bytes = keep_bytes
-        self.keep_allowance = keep_allowance
+        super().__init__(allow_gc=True, use_cloop=False, lazy=False, c_thunks=options.c_thunks)
+        self.options = options
 
     def accept(self, fgraph, no_recycling=None, profile=None):
         if self.fgraph is not None and self.fgraph is not fgraph:
-            fresh = type(self)(time_limit=self.time_limit, memory_limit=self.memory_limit,
-                               name=self.name, c_thunks=self.c_thunks,
-                               example_inputs=self.example_inputs,
-                               tolerance_bytes=self.tolerance_bytes,
-                               tolerance_ratio=self.tolerance_ratio,
-                               share_storage=self.share_storage, keep_bytes=self.keep_bytes,
-                               keep_allowance=self.keep_allowance)
+            # Another function: a linker of its own with the same options.
+            fresh = type(self)(self.options)
             fresh.compile_started = getattr(self, "compile_started", None)
             return fresh.accept(fgraph, no_recycling, profile)
         self.fgraph = fgraph
@@ -450,7 +424,7 @@ class LowMemLinker(VM_Linker):
                 e.args = ("The following error happened while compiling the node", node,
                           "\n") + e.args
                 raise
-            if self.share_storage and not hasattr(thunk, "cthunk"):
+            if self.options.share_storage and not hasattr(thunk, "cthunk"):
                 # A Python implementation: use lowmem's, which writes into
                 # a preallocated output, if it has one for this op.
                 own = preallocating_thunk(node, storage_map, compute_map)
@@ -469,7 +443,7 @@ class LowMemLinker(VM_Linker):
         # optimizer (just before optimising and copying this linker).
         started = getattr(self, "compile_started", None)
         vm.compile_seconds = time.perf_counter() - started if started else 0.0
-        if self.example_inputs is not None:
+        if self.options.example_inputs is not None:
             _plan_from_examples(self, vm, input_storage)
         return (vm,
                 [link.Container(var, cell) for var, cell in zip(fgraph.inputs, input_storage)],
