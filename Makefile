@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.lowmem-installed
 # Keep any flags the caller gave; only add the default when none were given.
 export THEANO_FLAGS ?= blas.ldflags=
 
-.PHONY: all venv build test demo bench bench-theano bench-storage clean distclean
+.PHONY: all venv build test test-peer demo bench bench-theano bench-storage clean distclean
 
 all: build
 
@@ -34,6 +34,12 @@ test: build
 	@$(VPY) -m pytest -q tests || { s=$$?; \
 	  if [ $$s -eq 5 ]; then echo "make test: pytest collected no tests (exit 5)" >&2; fi; \
 	  exit $$s; }
+
+# Theano's own tests with and without LowMemMode (peer/README.md; ~6 min
+# on an empty Theano compile cache). Fails when outcomes differ or a run
+# passes too few tests.
+test-peer: build
+	$(VPY) peer/run.py
 
 demo: build
 	$(VENV)/bin/lowmem demo --out demo-output

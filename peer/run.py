@@ -6,7 +6,8 @@ twice with pytest, once as Theano ships it (mode "default") and once with
 lowmem.theano.LowMemMode as the default mode (mode "lowmem", see
 peer/conftest.py), compares the outcome of every test and writes a summary to
 peer/results/latest.md. Exit status: 0 when every test has the same outcome
-in both runs, 1 when any differs or a run did not complete, 2 on bad usage.
+in both runs and each run passes enough of them (MIN_PASSED), 1 when any
+differs, a run passes too few or did not complete, 2 on bad usage.
 
     python peer/run.py                 # both runs, one after the other
     python peer/run.py --jobs 2        # both runs at once (2 cores)
@@ -45,6 +46,19 @@ LANES = [
     ["scan_module/tests/test_scan.py"],
 ]
 SUBSET_FILES = [f for lane in LANES for f in lane]
+
+# Same outcomes in both modes is not enough: a broken environment (Theano
+# not importing, a lane that never starts) fails every test the same way in
+# both. So each run must also pass at least MIN_PASSED tests, and every
+# file of the subset (and peer/test_peer_mode.py, which checks that the mode
+# hook took effect) at least one. The subset has 248 tests; the runs of
+# 2026-11 passed 233 (5 fail in both modes: a bug in Theano's tests, 10
+# skip). 200 leaves room for a few tests that skip or fail on another
+# machine, while losing any one file or lane (the smaller lane passes 113)
+# falls below it. With pytest arguments after `--` (a -k selection) the
+# minimum is one passed test.
+MIN_PASSED = 200
+HOOK_TESTS = "test_peer_mode.py"
 
 # Left out: tests whose cost with an empty compile cache is far above the
 # rest (seconds measured in the default mode, in file order on a 2-core
@@ -231,6 +245,25 @@ def one_line(message, limit=300):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def too_few_passed(mode, tests, selected):
+    """Problems with the passed tests of one run (see MIN_PASSED); empty
+    when there are enough. `selected`: pytest was given a selection, so
+    only one passed test is required. O(tests)."""
+    passed = Counter(nodeid.split("::")[0] for nodeid, (o, _) in tests.items()
+                     if o == "passed")
+    total = sum(passed.values())
+    if selected:
+        return [] if total else ["run `%s` passed no test" % mode]
+    problems = []
+    if total < MIN_PASSED:
+        problems.append("run `%s` passed %d tests, fewer than the %d required "
+                        "(MIN_PASSED in peer/run.py)" % (mode, total, MIN_PASSED))
+    for f in ["theano/" + f for f in SUBSET_FILES] + [HOOK_TESTS]:
+        if not passed[f]:
+            problems.append("run `%s` passed no test of %s" % (mode, f))
+    return problems
+
+
 def summarise(modes, records, argv):
     """Markdown summary; `records` are run_pytest results of every lane."""
     runs = []
@@ -267,6 +300,8 @@ def summarise(modes, records, argv):
                             "%s); log: %s" % (r["mode"], r["lane"],
                                               r["returncode"],
                                               os.path.relpath(r["log"], ROOT)))
+    for run in runs:
+        problems += too_few_passed(run["mode"], run["tests"], "--" in argv)
     differ = []
     if len(runs) == 2:
         a, b = runs
