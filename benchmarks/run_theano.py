@@ -304,7 +304,7 @@ def main(argv=None):
     theano_zoo.add_selection_arguments(ap, " (a few minutes)")
     ap.add_argument("--time-limit", type=float, default=None,
                     help="LowMemMode's scheduling time limit per function (default: "
-                         "LowMemMode's own, lowmem.theano._linker.DEFAULT_TIME_LIMIT)")
+                         "LowMemMode's own: 10%% of the function's compile time, 20 ms to 1 s)")
     ap.add_argument("--memory-limit", type=float, default=256,
                     help="lowmem search memory limit, MiB (default 256)")
     ap.add_argument("--calls", type=int, default=None,

@@ -441,3 +441,10 @@ def test_theano_call_counts_match_tracemalloc_measurement():
         measured = measure_call(f, X)
         assert first["peak"] >= 512 * 256 * 8     # h
         assert abs(measured.peak - first["peak"]) <= 0.01 * first["peak"] + 64 * 1024
+
+
+def test_public_in_lowmem_theano():
+    import lowmem.theano as lt
+    assert lt.AllocationCounter is AllocationCounter
+    assert lt.count_allocations is count_allocations
+    assert {"AllocationCounter", "count_allocations"} <= set(lt.__all__)

@@ -1,7 +1,7 @@
 """Measured peaks (tracemalloc) against lowmem's model, for LowMemMode and
 for Theano's default mode (the C VM), on graphs of a few MiB so that the
 Python-object noise (a few KiB) does not matter. The protocol is in
-lowmem/theano/measure.py: a call after the first, inputs of the exact dtype.
+docs/measurements.md: a call after the first, inputs of the exact dtype.
 """
 
 import tracemalloc

@@ -1,4 +1,4 @@
-"""Make Theano 1.0.5 importable on Python 3.11 (DESIGN.md, "Environment").
+"""Make Theano 1.0.5 importable on Python 3.11.
 
 Theano reads its flags once, when first imported, and crashes reading
 NumPy's build configuration unless ``blas.ldflags`` is set; it also uses

@@ -1,6 +1,6 @@
 """A Theano linker that runs Apply nodes in lowmem's order.
 
-Only Theano's Python loop VM follows a given order (DESIGN.md): the C VM
+Only Theano's Python loop VM follows a given order: the C VM
 and the lazy Stack VM evaluate on demand from the outputs. So the
 :class:`LowMemLinker` builds C thunks as usual and runs them from
 :class:`LowMemVM`, a loop over the thunks in the chosen order.
@@ -99,7 +99,7 @@ def clear_lists(fgraph, order):
 
 def _alias_inputs(node):
     """{output position: input position} of the node's one-input view and
-    destroy maps (the aliases translate._aliases gives the model)."""
+    destroy maps (the aliases _translate._aliases gives the model)."""
     out = {}
     for table in (getattr(node.op, "view_map", {}), getattr(node.op, "destroy_map", {})):
         for o, ins in table.items():
@@ -177,7 +177,7 @@ class LowMemVM(VM):
             link.raise_with_op(node, thunk)
 
     def _run_sharing(self):
-        """The loop of __call__ with the storage plan applied (sharing.py)."""
+        """The loop of __call__ with the storage plan applied (_sharing.py)."""
         for cell, shape in self._fixed_shapes:
             if getattr(cell[0], "shape", None) != shape:     # a weight changed shape
                 self._classes = None

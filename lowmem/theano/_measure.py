@@ -33,113 +33,9 @@ minus that starting level (``peak``) and what is still allocated after it
   during it (its previous state restored), so collecting unrelated garbage
   cannot move the figures.
 
-The measurement protocol
-------------------------
-What the model predicts is the memory of the VM's run over its graph; a
-Theano call also does things around it. To compare like with like:
-
-1. Measure a call after the first (after the second with storage
-   sharing, whose first planned call makes the arrays it then keeps). A
-   LowMemMode function's first call records sizes and each node's
-   workspace, and runs in toposort order, not the planned one;
-   ``measure_call`` warns if it is given that call. In the default mode
-   the first call is also where one-off allocations happen.
-2. Pass arrays of the input's exact dtype. ``Function`` converts any other
-   argument (``allow_input_downcast``, lists, scalars) into a new array, and
-   copies an argument that shares memory with another when the graph may
-   overwrite one of them: real allocations of the call that the model,
-   which counts graph inputs as free, does not see.
-3. Nothing is carried between calls but a few tiny arrays: Theano's
-   ``Function`` empties its output cells after each call when the VM has
-   ``allow_gc`` (both the LowMemVM and the default C VM do), every
-   intermediate cell is emptied during the call, and ``no_recycling``
-   cells are emptied before it. The results of the previous call are the
-   caller's: held, they are part of the starting level, not of the peak.
-   With storage sharing the LowMemVM keeps arrays of at most 64 bytes
-   (shape arithmetic) for the next call when that does not raise the peak
-   (``kept_between_calls`` bytes, also in the starting level); measure a
-   call after the second, when they exist.
-
-Findings (Theano 1.0.5, NumPy 1.23.5, Python 3.11, ``blas.ldflags=``)
----------------------------------------------------------------------
-Each graph compiled twice from the same builder (the test models of
-tests/test_theano_equal.py at a few MiB, float64), once with LowMemMode and
-once with ``theano.function`` and no mode (Theano's C VM); a call after the
-first, the smallest of 3 measurements; modelled = ``modelled_peaks(f)``
-(``lowmem`` for LowMemMode, ``default_vm_theano`` for the C VM):
-
-    graph             nodes   LowMemMode: model B  meas/model   C VM: model B  meas/model
-    MLP train step      26      6,294,288           1.0003       8,412,944      1.0002
-    convnet forward      8      2,983,456           1.0004       2,983,456      1.0002
-    convnet train       55      7,340,056           1.0003       8,031,272      1.0003
-    scan RNN forward    24      1,230,936           1.0016       1,230,936      1.0016
-    alloc + repeats     10      6,295,552           1.0003       6,295,552      1.0003
-    ifelse + multi       7      8,388,624           1.0004       8,388,624      1.0004
-    profiler graph      11      4,210,880           1.0004       4,210,880      1.0003
-    U-Net train step   527     25,550,540           1.0008      30,821,564      1.0006
-
-(the U-Net is ``lowmem.theano._models``' float32 training step, as run by
-``lowmem demo``; the others float64.)
-
-The excess, 1–4 KiB a call, is Python objects (the results list, array
-headers). Workspace is essential to these figures: the MLP step has 4.1 MiB
-of it (4 MiB at the peak step: the NumPy-C-API Gemm's product buffer,
-Theano having no BLAS library), the convnets 1.1–2.4 MiB (CorrMM's im2col
-buffers). Without it the same orders model 4,216,840 B for the MLP step
-(measured 1.49x that) and 2,621,440 B for the convnet forward (1.14x). So
-both modes match the model to 0.2% on these graphs, as long as none of the
-following applies.
-
-Where model and run disagree (a–c are tests in tests/test_theano_measure.py;
-a and b need changes outside this module, the tests are strict xfails):
-
-a. **A declared view that copies** (linker.py/translate.py). ``Reshape``
-   declares ``view_map {0: [0]}`` but copies an input that is not
-   C-contiguous (after a transposing DimShuffle; a scan gradient has
-   several). The recording counts the copy as the node's workspace and the
-   translation as a view, so the model frees nothing for it while the copy
-   lives on beside its input. ``sort(exp(a).T.reshape(-1))`` with
-   ``exp(a).sum()``, a 512×512: LowMemMode measured 6,295,952 B against
-   4,195,776 B modelled (1.50), the C VM 6,295,552 B against 4,195,776 B;
-   scan RNN gradient (132 nodes): 3,117,104 B against 2,498,984 B (1.25)
-   in both modes. With the recording checking each aliased output against
-   its input (``numpy.may_share_memory``) and the translation dropping the
-   aliases that were copies, both match: 4,198,808 / 4,194,312 and
-   6,295,552 / 6,291,456 (1.001); scan gradient 2,503,036 / 2,498,996
-   (1.0016) and, C VM, 3,116,720 / 3,113,384 (1.0011). lowmem's order then
-   really beats the C VM's (by 33% and 20%); before, it did not at all.
-b. **The C VM visits a node's ``orderings`` predecessors first**
-   (orders.py). Theano's CVM (``lazylinker_c.c``, ``lazy_rec_eval``) runs a
-   node's destroy-handler prerequisites (sorted by position) before its
-   inputs; ``dfs_postorder`` visits them after the inputs, so for graphs
-   with in-place ops it can model a different order from the one the C VM
-   runs. In-place test graph (17 nodes, 512×512): C VM measured
-   10,498,312 B, ``dfs_postorder`` modelled 12,587,008 B (0.83), the
-   prerequisites-first order 10,496,744 B (1.0001). A reader of an
-   in-place op's target with 18 MB of workspace: 21,105,128 B measured,
-   23,201,600 B modelled (0.91), 21,104,448 B prerequisites first. The
-   default C VM figures in reports (and "saves X against the default C VM")
-   are overstated on such graphs until orders.py is fixed.
-c. **The C VM keeps outputs nothing reads until the call ends**: it frees
-   a variable when a reader of it runs, and clears the rest when the call
-   ends, whereas the model (rule 3) and the LowMemVM free such a buffer
-   right after its node. ``default_vm_theano`` models the C VM so
-   (``theano_vm_graph``: those outputs pinned); it differs from
-   ``default_vm`` only when some node has such an output. ``eigh`` with only
-   the eigenvalues used (400×400): C VM measured 2,561,528 B,
-   ``default_vm`` 1,283,200 B (2.00), ``default_vm_theano`` 2,560,008 B
-   (1.0006). The MLP's unused argmax output of
-   ``CrossentropySoftmaxArgmax1HotWithBias`` adds 1 KiB the same way.
-d. **ifelse**. The C VM is lazy: it computes only the branch taken, the
-   model (and LowMemMode) both, so a default-mode call measures less than
-   modelled (0.67 on a graph whose branches allocate 4 MiB each).
-   LowMemMode: ``IfElse{inplace}`` declares its outputs views of the true
-   branch, but returns a copy of the false branch; the model follows the
-   branch the recording call took. Recorded on a true condition, a call
-   taking the false branch measured 1.50× the model (recorded on a false
-   one, 0.67× on true calls). With fix (a), a false-branch recording
-   counts the copy (safe side); a translation that always counts an
-   IfElse output as a buffer of its own would be safe whatever the branch.
+Measure a call after the first (after the second with storage sharing), with
+inputs of the exact dtype; the protocol, the measured figures and the
+disagreements found (and fixed) are in docs/measurements.md.
 """
 
 import gc
@@ -260,7 +156,8 @@ def measure_call(f, *args, **kwargs):
     allocated during the call above what was allocated before it,
     ``.results`` what ``f`` returned. A running tracemalloc session is used
     and left running (see the module docstring for what happens to its
-    peak counter).
+    peak counter). Costs the call under tracemalloc (which traces every
+    allocation, ~2x slower) plus one ``gc.collect()``.
     """
     vm = _lowmem_vm(f)
     if vm is not None and not vm.recorded:
@@ -340,8 +237,8 @@ class ModelledPeaks:
     toposort           Theano's listed order, fgraph.toposort()
     default_vm         the depth-first order of Theano's default C VM
                        (``theano.function`` without a mode), as
-                       ``lowmem._orders.dfs_postorder`` gives it (see
-                       finding b for graphs with in-place ops)
+                       ``lowmem._orders.dfs_postorder`` gives it
+                       (destroy-handler prerequisites first, as the C VM)
     default_vm_theano  the same order with the C VM's handling of outputs
                        nothing reads (kept until the call ends): what a
                        default-mode call measures; == default_vm unless
@@ -364,7 +261,8 @@ class ModelledPeaks:
 
 def modelled_peaks(f):
     """Modelled peaks of a LowMemMode function `f` that has been called once
-    (its plan's graph, with the recorded sizes and workspace)."""
+    (its plan's graph, with the recorded sizes and workspace).
+    O(nodes + edges): a depth-first order and two evaluations of the model."""
     plan = plan_of(f)
     graph = plan.translation.graph
     s = plan.schedule
@@ -419,7 +317,9 @@ def measure_steps(f, *args, **kwargs):
     step figures are relative to the traced level when the first node
     starts, so they compare directly with ``memory_timeline`` of the
     plan's order. The aim is to find where model and program disagree;
-    use :func:`measure_call` for the peak of an ordinary call.
+    use :func:`measure_call` for the peak of an ordinary call. Costs the
+    call under tracemalloc plus O(1) per node (and the model's timeline,
+    O(nodes + edges)).
     """
     plan = plan_of(f)
     vm = f.fn

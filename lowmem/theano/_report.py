@@ -7,7 +7,7 @@
     r.peak, r.default_vm_peak, r.steps[3].freed, r.peak_buffers ...
     print(r.text(steps=None))         # every step
 
-All figures are lowmem's memory model (DESIGN.md) over the graph recorded on
+All figures are lowmem's memory model (docs/format.md) over the graph recorded on
 the function's first call (sizes and measured workspace), for three orders:
 lowmem's, Theano's listed ``fgraph.toposort()``, and the depth-first order
 Theano's default C VM really runs (``theano.function`` without a mode).

@@ -48,7 +48,7 @@ from .._storage_plan import plan_storage
 # few bytes held between calls.
 KEEP_BETWEEN_CALLS_BYTES = 64
 # How far kept arrays may raise a call's peak above the order's: the
-# 4 KiB LowMemMode's search already stops at (linker.DEFAULT_TOLERANCE_BYTES),
+# 4 KiB LowMemMode's search already stops at (_options.DEFAULT_TOLERANCE_BYTES),
 # and the linker gives no more than the order saved against the default
 # C VM's order.
 # Held across the peak step, even 8 bytes would raise it, so with 0 most of

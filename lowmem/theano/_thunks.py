@@ -1,7 +1,7 @@
 """Thunks that write into a preallocated output, for ops whose only
 implementation here replaces it.
 
-Storage sharing (sharing.py) saves an allocation only when the op writes
+Storage sharing (_sharing.py) saves an allocation only when the op writes
 into the array handed to it. Theano's C ops do; its Python ``perform``
 implementations mostly do not. Without a BLAS library (``blas.ldflags``
 empty, as in lowmem's environment) ``Dot22`` and ``Dot22Scalar``, the
