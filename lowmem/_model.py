@@ -1,4 +1,4 @@
-"""Pure-Python reference of lowmem's memory model (DESIGN.md, "Memory model").
+"""Pure-Python reference of lowmem's memory model (docs/format.md, "Memory model").
 
 This is the oracle the tests hold the Cython core to, written for clarity,
 not speed: it simulates an order step by step with plain sets and dicts and
@@ -27,39 +27,70 @@ class OrderError(ValueError):
 
 def _buffer_of(graph):
     """Map each variable to the variable owning its storage, or None when the
-    storage belongs to a graph input (never counted)."""
-    owner = {}
+    storage belongs to a graph input (never counted).
+
+    An alias chain is walked once: every variable on a walked path records
+    its root, so later walks stop at the first variable already resolved.
+    O(variables) in all, however long the chains (a view chain of n nodes
+    would cost O(n^2) walking each variable to its root).
+    """
+    kind, alias_of = graph.var_alias_kind.tolist(), graph.var_alias_of.tolist()
+    producer = graph.var_producer.tolist()
+    root = {}
     for v in range(graph.n_vars):
-        root = v
-        while graph.var_alias_kind[root] != NO_ALIAS:
-            root = int(graph.var_alias_of[root])
-        owner[v] = root if graph.var_producer[root] >= 0 else None
-    return owner
+        path, r = [], v
+        while r not in root and kind[r] != NO_ALIAS:
+            path.append(r)
+            r = alias_of[r]
+        r = root.get(r, r)
+        for u in path:
+            root[u] = r
+        root.setdefault(v, r)
+    return {v: (r if producer[r] >= 0 else None) for v, r in root.items()}
+
+
+def _rows(ptr, idx):
+    """CSR arrays as a list of Python lists (plain ints for the simulation)."""
+    ptr, idx = ptr.tolist(), idx.tolist()
+    return [idx[ptr[i]:ptr[i + 1]] for i in range(len(ptr) - 1)]
 
 
 def as_node_ids(order):
-    """`order` as an int64 array; OrderError if an entry is not an integer."""
+    """`order` as an int64 array; OrderError if an entry is not an integer
+    (or is beyond int64, hence no node id)."""
     if isinstance(order, np.ndarray) and np.issubdtype(order.dtype, np.integer):
+        if order.dtype == np.uint64 and order.size and order.max() >= 2**63:
+            raise OrderError(f"not a node id: {int(order.max())}")
         return order.astype(np.int64).ravel()
     order = list(order)
     for n in order:
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
             raise OrderError(f"order entries must be node ids (integers), got {n!r}")
+        if not -2**63 <= int(n) < 2**63:
+            bits = int(n).bit_length()
+            raise OrderError(f"not a node id: {n}" if bits < 200
+                             else f"not a node id: an integer of {bits} bits")
     return np.array(order, dtype=np.int64)
 
 
 def check_order(graph, order):
-    """Raise OrderError unless `order` runs every node once, each when ready."""
+    """Raise OrderError unless `order` runs every node once, each when ready.
+
+    Returns the order as a list. O(nodes + edges).
+    """
     order = as_node_ids(order).tolist()
     n_nodes = graph.n_nodes
-    if sorted(order) != list(range(n_nodes)):
-        missing = sorted(set(range(n_nodes)) - set(order))
-        extra = [n for n in order if not 0 <= n < n_nodes]
-        dup = sorted({n for n in order if order.count(n) > 1}) if len(order) < 5000 else []
-        what = (f"unknown node {extra[0]}" if extra else f"node {dup[0]} runs twice" if dup
-                else f"node {missing[0]} ({graph.node_names[missing[0]]!r}) never runs"
-                if missing else "wrong length")
-        raise OrderError(f"not an order of the {n_nodes} nodes: {what}")
+    runs = [0] * n_nodes
+    for step, n in enumerate(order):
+        if not 0 <= n < n_nodes:
+            raise OrderError(f"not an order of the {n_nodes} nodes: unknown node {n}")
+        if runs[n]:
+            raise OrderError(f"not an order of the {n_nodes} nodes: node {n} runs twice")
+        runs[n] = 1
+    if len(order) != n_nodes:
+        missing = runs.index(0)
+        raise OrderError(f"not an order of the {n_nodes} nodes: node {missing} "
+                         f"({graph.node_names[missing]!r}) never runs")
     ptr, idx = graph.predecessors()
     done = np.zeros(n_nodes, dtype=bool)
     for step, n in enumerate(order):
@@ -81,7 +112,9 @@ def simulate(graph, order):
     """
     order = check_order(graph, order)
     owner = _buffer_of(graph)
-    outputs = set(int(v) for v in graph.outputs)
+    outputs = set(graph.outputs.tolist())
+    inputs, node_outputs = _rows(graph.in_ptr, graph.in_idx), _rows(graph.out_ptr, graph.out_idx)
+    size_of, workspace = graph.var_size.tolist(), graph.node_workspace.tolist()
 
     readers = {}      # buffer owner -> nodes that read a variable in it, not yet run
     pinned = set()    # buffer owners holding a graph output
@@ -93,31 +126,31 @@ def simulate(graph, order):
             pinned.add(b)
         readers.setdefault(b, set())
     for n in range(graph.n_nodes):
-        for v in graph.node_inputs(n):
-            if owner[int(v)] is not None:
-                readers[owner[int(v)]].add(n)
+        for v in inputs[n]:
+            if owner[v] is not None:
+                readers[owner[v]].add(n)
 
     live = set()
     in_use = 0        # bytes of the live buffers
     timeline = np.zeros(len(order), dtype=np.int64)
     allocated, freed = [], []
     for step, n in enumerate(order):
-        new = [int(v) for v in graph.node_outputs(n) if owner[int(v)] == int(v)]
-        size = sum(int(graph.var_size[v]) for v in new)
-        timeline[step] = in_use + size + int(graph.node_workspace[n])
+        new = [v for v in node_outputs[n] if owner[v] == v]
+        size = sum(size_of[v] for v in new)
+        timeline[step] = in_use + size + workspace[n]
         live.update(new)
         in_use += size
         touched = set(new)
-        for v in graph.node_inputs(n):
-            b = owner[int(v)]
+        for v in inputs[n]:
+            b = owner[v]
             if b is not None:
                 readers[b].discard(n)
                 touched.add(b)
         gone = sorted((b for b in touched if not readers[b] and b not in pinned and b in live),
-                      key=lambda b: (-int(graph.var_size[b]), b))
+                      key=lambda b: (-size_of[b], b))
         for b in gone:
             live.discard(b)
-            in_use -= int(graph.var_size[b])
+            in_use -= size_of[b]
         allocated.append(new)
         freed.append(gone)
     return timeline, allocated, freed

@@ -281,3 +281,67 @@ def test_theano_profiling_graph_as_theano_optimises_it():
     g = cases.theano_profiling_optimised(3)
     assert g.n_nodes == 11
     assert bf.min_peak_dp(g)[0] == 4104 * KB == 4202496
+
+
+@pytest.mark.parametrize("entry", [2**70, -2**70, 2**63, np.uint64(2**63 + 5)])
+def test_order_entry_beyond_int64(entry):
+    g = cases.all_orders_example()
+    for fn in (lowmem.peak, lowmem.memory_timeline):
+        with pytest.raises(OrderError, match="node"):
+            fn(g, [0, 1, 2, entry])
+    with pytest.raises(OrderError, match="node"):
+        lowmem.peak(g, np.array([0, 1, 2, 2**63 + 5], dtype=np.uint64))
+
+
+# ------------------------------------------------------------- linear time
+def view_chain(n):
+    """x -> A -> a (a new buffer) -> n - 1 nodes, each a view of its input.
+    Every variable's buffer is a's, reached through a chain of up to n views."""
+    nodes = [{"inputs": [0], "outputs": [1]}] + [
+        {"inputs": [i], "outputs": [i + 1], "aliases": {"0": {"input": 0, "kind": "view"}}}
+        for i in range(1, n)]
+    return Graph([8] * (n + 1), nodes, outputs=[n])
+
+
+def model_lines(fn, *args):
+    """Python lines executed inside lowmem/_model.py by fn(*args): a count
+    of the reference model's work that does not depend on machine load."""
+    import sys
+    count = 0
+
+    def tracer(frame, event, arg):
+        nonlocal count
+        if frame.f_code.co_filename.endswith("_model.py"):
+            if event == "line":
+                count += 1
+            return tracer
+        return None
+
+    sys.settrace(tracer)
+    try:
+        fn(*args)
+    finally:
+        sys.settrace(None)
+    return count
+
+
+@pytest.mark.parametrize("fn", [lowmem.peak, lowmem.memory_timeline])
+def test_model_linear_on_view_chains(fn):
+    # Resolving every variable's buffer by walking its alias chain from the
+    # variable itself made a view chain quadratic (6.4 s for 2,000 nodes):
+    # four times the nodes must cost about four times the work, not 16.
+    small, large = view_chain(500), view_chain(2000)
+    assert lowmem.peak(small) == lowmem.peak(large) == 8
+    assert timeline(large) == [8] * 2000
+    order = small.default_order()
+    ratio = model_lines(fn, large, large.default_order()) / model_lines(fn, small, order)
+    assert 3.5 < ratio < 5, ratio
+
+
+def test_duplicate_in_long_order_reported():
+    # The duplicate search was skipped for orders of 5,000 entries or more
+    # (list.count per entry was quadratic): the message said "wrong length".
+    from lowmem._model import check_order
+    g = view_chain(6000)
+    with pytest.raises(OrderError, match="node 7 runs twice"):
+        check_order(g, list(range(5999)) + [7])
