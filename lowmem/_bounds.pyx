@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Reachability-based lower bounds (see bounds.py for what they mean).
+"""Reachability-based lower bounds (see _lower_bounds.py for what they mean).
 
 Ancestor and descendant sets are bitsets, k rows of ceil(k/64) words, so
 the tables take k^2/4 bytes and the bounds O(k^2/64 + edges * k/64 +
@@ -10,7 +10,8 @@ import numpy as np
 
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport calloc, free
-from lowmem._core cimport Problem, load_problem, bit_get, bit_set, bit_clear
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+from lowmem._core cimport CoreProblem, Problem, bit_get, bit_set, bit_clear
 
 cdef extern from *:
     int __builtin_ctzll(unsigned long long) nogil
@@ -19,36 +20,44 @@ cdef extern from *:
 MAX_THRESHOLDS = 512
 
 
+cdef inline double now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
 def table_bytes(Py_ssize_t k):
     """Bytes of the two reachability tables for k nodes."""
     return 2 * k * ((k + 63) // 64) * 8
 
 
-def reachability_bounds(sub, working_set):
+def reachability_bounds(CoreProblem prob not None, double time_limit=float("inf")):
     """(forced, last_of_set): the largest forced-live figure of any node,
-    and the 'last of a set' bound. `working_set` is bounds.working_sets(sub).
+    and the 'last of a set' bound; None when `time_limit` seconds pass
+    first (the clock is read between rows, so the overrun is one row's
+    work, O(k/64 * degree + bytes set in the row)).
 
     Local node ids must be a topological order (ValueError otherwise).
     """
-    cdef Problem P
-    keep = []
-    load_problem(sub, &P, keep)
+    cdef Problem P = prob.P
+    cdef double deadline = now() + time_limit
+    cdef bint late = False
     cdef Py_ssize_t k = P.k, nb = P.nb, W = (P.k + 63) // 64
     if k == 0:
         return 0, 0
-    forced_arr = np.ascontiguousarray(working_set, dtype=np.int64).copy()
-    if forced_arr.shape != (k,):
-        raise ValueError("working_set must hold one figure per node")
+    forced_arr = np.array(prob.working_set, dtype=np.int64)
     cdef int64_t[::1] forced = forced_arr
     producer_arr = np.full(nb, -1, dtype=np.int64)
     cdef int64_t[::1] producer = producer_arr
     # Readers of each buffer, as CSR built from the nodes' use lists.
-    reader_count = np.bincount(np.asarray(sub.use_idx, dtype=np.int64), minlength=nb)
+    cdef Py_ssize_t v, s, j, w, b, r, u
     reader_ptr_arr = np.zeros(nb + 1, dtype=np.int64)
-    np.cumsum(reader_count, out=reader_ptr_arr[1:])
-    reader_idx_arr = np.zeros(max(int(reader_ptr_arr[-1]), 1), dtype=np.int64)
-    fill_arr = reader_ptr_arr[:-1].copy()
-    cdef int64_t[::1] reader_ptr = reader_ptr_arr, reader_idx = reader_idx_arr
+    cdef int64_t[::1] reader_ptr = reader_ptr_arr
+    for b in range(nb):
+        reader_ptr[b + 1] = reader_ptr[b] + P.buf_pending[b]   # checked: readers of b
+    reader_idx_arr = np.zeros(max(int(reader_ptr[nb]), 1), dtype=np.int64)
+    fill_arr = reader_ptr_arr[:nb].copy()
+    cdef int64_t[::1] reader_idx = reader_idx_arr
     cdef int64_t[::1] fill = fill_arr
     pinned_made_arr = np.zeros(k, dtype=np.int64)
     pinned_anc_arr = np.zeros(k, dtype=np.int64)
@@ -57,7 +66,6 @@ def reachability_bounds(sub, working_set):
     cdef uint64_t* desc = <uint64_t*>calloc(k * W, sizeof(uint64_t))
     cdef uint64_t* anc = <uint64_t*>calloc(k * W, sizeof(uint64_t))
     cdef uint64_t* live = <uint64_t*>calloc(W, sizeof(uint64_t))
-    cdef Py_ssize_t v, s, j, w, b, r, u
     cdef uint64_t bits
     cdef bint topological = True
     try:
@@ -79,12 +87,18 @@ def reachability_bounds(sub, working_set):
         with nogil:
             # Descendants in reverse order, ancestors in order.
             for v in range(k - 1, -1, -1):
+                if now() > deadline:
+                    late = True
+                    break
                 for j in range(P.succ_ptr[v], P.succ_ptr[v + 1]):
                     s = P.succ_idx[j]
                     bit_set(desc + v * W, s)
                     for w in range(W):
                         desc[v * W + w] |= desc[s * W + w]
-            for v in range(k):
+            for v in range(k if not late else 0):
+                if now() > deadline:
+                    late = True
+                    break
                 for j in range(P.succ_ptr[v], P.succ_ptr[v + 1]):
                     s = P.succ_idx[j]
                     bit_set(anc + s * W, v)
@@ -93,7 +107,10 @@ def reachability_bounds(sub, working_set):
             # Forced live: buffer b is live at v's step in every order when
             # b's producer is an ancestor of v (or b predates the segment)
             # and b is pinned or read by a descendant of v.
-            for b in range(nb):
+            for b in range(nb if not late else 0):
+                if now() > deadline:
+                    late = True
+                    break
                 if producer[b] >= 0:
                     for w in range(W):
                         live[w] = desc[producer[b] * W + w]
@@ -121,27 +138,36 @@ def reachability_bounds(sub, working_set):
                         forced[(w << 6) + __builtin_ctzll(bits)] += P.buf_size[b]
                         bits &= bits - 1
             # Pinned bytes made by each node's ancestors-or-self.
-            for u in range(k):
+            for u in range(k if not late else 0):
                 if pinned_made[u] == 0:
                     continue
+                if now() > deadline:
+                    late = True
+                    break
                 pinned_anc[u] += pinned_made[u]
                 for w in range(W):
                     bits = desc[u * W + w]
                     while bits:
                         pinned_anc[(w << 6) + __builtin_ctzll(bits)] += pinned_made[u]
                         bits &= bits - 1
-        last = _last_of_set(k, W, desc, anc, forced_arr - pinned_anc_arr, pinned_made)
+        if not late:
+            last = _last_of_set(k, W, desc, anc, forced_arr - pinned_anc_arr, pinned_made,
+                                deadline, &late)
     finally:
         free(desc)
         free(anc)
         free(live)
+    if late:
+        return None
     return int(forced_arr.max()), int(last)
 
 
 cdef int64_t _last_of_set(Py_ssize_t k, Py_ssize_t W, const uint64_t* desc,
-                          const uint64_t* anc, value_arr, int64_t[::1] pinned_made) except -1:
+                          const uint64_t* anc, value_arr, int64_t[::1] pinned_made,
+                          double deadline, bint* late) except? -1:
     """max over T of min over T's maximal nodes v of value[v] + pinned bytes
-    made by T's closure, T = the nodes of largest value, growing."""
+    made by T's closure, T = the nodes of largest value, growing. Sets
+    *late (result meaningless) if the deadline passes first."""
     by_value_arr = np.ascontiguousarray(np.argsort(-value_arr, kind="stable"), dtype=np.int64)
     cdef int64_t[::1] by_value = by_value_arr
     cdef int64_t[::1] value = np.ascontiguousarray(value_arr, dtype=np.int64)
@@ -158,6 +184,9 @@ cdef int64_t _last_of_set(Py_ssize_t k, Py_ssize_t W, const uint64_t* desc,
             raise MemoryError()
         with nogil:
             for i in range(k):
+                if now() > deadline:
+                    late[0] = True
+                    break
                 v = by_value[i]
                 bit_set(in_t, v)
                 below = False

@@ -1,15 +1,18 @@
 # cython: language_level=3
-"""Shared contract of lowmem's Cython modules: a scheduling problem as raw
-pointers into the NumPy arrays of a ``problem.Subproblem``, the mutable
-search state, and inline primitives to run a node and to undo it.
+"""Shared contract of lowmem's Cython modules: a checked scheduling problem
+(``CoreProblem``: raw pointers into the NumPy arrays of a
+``_problem.Subproblem``, validated once), the mutable search state, and
+inline primitives to run a node and to undo it.
 
 The state after any set of executed nodes is fully determined by that set
 (live bytes, pending readers per buffer, ready set), so the search keeps ONE
 state and moves it forward and back: ``run_node`` and ``undo_node`` cost
 O(degree) and nothing is copied per step.
 
-Safety: ``load_problem`` checks every index array against its bounds before
-any pointer is used, so the loops below may index without checks.
+Safety: ``CoreProblem``'s constructor checks every index array against its
+bounds, and the byte counts against overflow, before any pointer is used;
+the heuristics, bounds and search accept only a ``CoreProblem``, so the
+loops below may index without checks.
 """
 
 from libc.stdint cimport int64_t, uint64_t, uint8_t
@@ -151,4 +154,11 @@ cdef inline void state_free(State* S) noexcept nogil:
     S.done = NULL
 
 
-cdef int load_problem(object sub, Problem* P, list keep) except -1
+cdef class CoreProblem:
+    cdef Problem P
+    cdef list _keep                     # the arrays P points into
+    cdef readonly object sub            # the Subproblem it was built from
+    cdef readonly Py_ssize_t k, nb
+    cdef readonly object working_set    # int64[k], see _core.pyx
+    cdef readonly object nonpinned_working_set, pinned_alloc
+    cdef readonly long long pinned_bytes, pinned_live0

@@ -9,7 +9,7 @@ ready nodes at O(d) per node (d = buffers a node reads or makes).
 import numpy as np
 
 from libc.stdint cimport int64_t
-from lowmem._core cimport (Problem, State, load_problem, state_init, state_free,
+from lowmem._core cimport (CoreProblem, Problem, State, state_init, state_free,
                            run_node, step_memory, net_change, bit_get)
 
 # Greedy rules.
@@ -17,15 +17,14 @@ FREED_MINUS_ALLOCATED = 0   # largest (freed - allocated) first: XLA's list sche
 LEAST_MEMORY = 1            # smallest step memory first: Inductor's LPMF
 
 
-def evaluate(sub, order):
-    """Peak bytes of running the subproblem's nodes in `order` (local ids).
+def evaluate(CoreProblem prob not None, order):
+    """Peak bytes of running the problem's nodes in `order` (local ids).
 
     Raises ValueError if `order` is not a valid order of all its nodes.
+    O(k + edges + reads + makes).
     """
-    cdef Problem P
+    cdef Problem P = prob.P
     cdef State S
-    keep = []
-    load_problem(sub, &P, keep)
     cdef const int64_t[::1] o = np.ascontiguousarray(order, dtype=np.int64)
     if o.shape[0] != P.k:
         raise ValueError(f"order has {o.shape[0]} nodes, the problem {P.k}")
@@ -49,7 +48,7 @@ def evaluate(sub, order):
     return int(peak)
 
 
-def greedy(sub, int rule):
+def greedy(CoreProblem prob not None, int rule):
     """List scheduling: at each step run the best ready node under `rule`.
 
     FREED_MINUS_ALLOCATED: most bytes freed minus bytes kept allocated, ties
@@ -57,10 +56,8 @@ def greedy(sub, int rule):
     freed minus allocated. Further ties go to the lowest (earliest listed)
     node. Returns (order, peak).
     """
-    cdef Problem P
+    cdef Problem P = prob.P
     cdef State S
-    keep = []
-    load_problem(sub, &P, keep)
     order_arr = np.empty(P.k, dtype=np.int64)
     ready_arr = np.empty(max(P.k, 1), dtype=np.int64)
     cdef int64_t[::1] order = order_arr

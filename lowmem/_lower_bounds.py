@@ -22,48 +22,23 @@ The last two need reachability tables of k^2/4 bytes (_bounds.pyx), built
 only while they fit in REACHABILITY_BYTES.
 """
 
-import numpy as np
-
 from . import _bounds
 
 REACHABILITY_BYTES = 64 * 2**20
 
 
-def working_sets(sub):
-    """Bytes live at each node's step in any order (int64 array of length k)."""
-    used = np.zeros(sub.k, dtype=np.int64)
-    rows = np.repeat(np.arange(sub.k), np.diff(sub.use_ptr))
-    np.add.at(used, rows, sub.buf_size[sub.use_idx])
-    return sub.base + used + sub.alloc + sub.ws
-
-
-def pinned_split(sub):
-    """(non_pinned_ws, pinned_alloc, pinned_live0) for the search's dynamic
-    bound: each node's working set without ``base`` and without pinned
-    buffers; the pinned bytes each node makes; the pinned bytes live at the
-    start (``base`` included). Pinned bytes live at any state plus a node's
-    non-pinned working set is a bound on that node's step.
+def static_lower_bound(prob, time_limit=float("inf")):
+    """The best of the bounds above for a checked ``_core.CoreProblem``
+    (0 for an empty one). The reachability bounds are skipped when their
+    tables would exceed REACHABILITY_BYTES (above 16,384 nodes) or
+    when `time_limit` seconds pass while they are computed. O(k) for the
+    first two; O(k^2/64 * degree + bytes set) word operations for the
+    others, stopped at the time limit.
     """
-    rows = np.repeat(np.arange(sub.k), np.diff(sub.use_ptr))
-    pinned = sub.buf_pinned.astype(bool)
-    non_pinned_used = np.zeros(sub.k, dtype=np.int64)
-    np.add.at(non_pinned_used, rows, sub.buf_size[sub.use_idx] * ~pinned[sub.use_idx])
-    make_rows = np.repeat(np.arange(sub.k), np.diff(sub.make_ptr))
-    pinned_alloc = np.zeros(sub.k, dtype=np.int64)
-    np.add.at(pinned_alloc, make_rows, sub.buf_size[sub.make_idx] * pinned[sub.make_idx])
-    made_inside = np.zeros(len(sub.buf_size), dtype=bool)
-    made_inside[sub.make_idx] = True
-    pinned_live0 = sub.base + int(sub.buf_size[pinned & ~made_inside].sum())
-    return non_pinned_used + sub.alloc + sub.ws, pinned_alloc, pinned_live0
-
-
-def static_lower_bound(sub):
-    """The best of the bounds above (0 for an empty subproblem)."""
-    if sub.k == 0:
+    if prob.k == 0:
         return 0
-    ws = working_sets(sub)
-    pinned_bytes = sub.base + int(sub.buf_size[sub.buf_pinned.astype(bool)].sum())
-    bound = max(int(ws.max()), pinned_bytes)
-    if _bounds.table_bytes(sub.k) > REACHABILITY_BYTES:
+    bound = max(int(prob.working_set.max()), prob.pinned_bytes)
+    if _bounds.table_bytes(prob.k) > REACHABILITY_BYTES or not time_limit > 0:
         return bound
-    return max(bound, *_bounds.reachability_bounds(sub, ws))
+    more = _bounds.reachability_bounds(prob, time_limit)
+    return bound if more is None else max(bound, *more)

@@ -120,8 +120,13 @@ class Subproblem:
     buf_pending       readers of the buffer inside the segment
     buf_pinned        uint8: never freed inside the segment (graph output, or
                       read after the segment)
-    live0             bytes live when the segment starts
-    base              part of live0 that no node of the segment can free
+    live0             bytes live when the segment starts: base + the
+                      buffers read in the segment and made before it
+    base              part of live0 held by buffers the segment does not
+                      touch (no node of it can free them)
+
+    The Cython core takes it through ``_core.CoreProblem``, which checks
+    all of this once.
     """
     nodes: np.ndarray
     pred_count: np.ndarray

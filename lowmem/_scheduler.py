@@ -1,22 +1,26 @@
 """``lowmem.schedule``: the execution order with the lowest peak memory.
 
 The graph is split at nodes every order runs at the same place (see
-decompose.py); each segment gets the best of four heuristic orders as a
-first upper bound and a static lower bound (bounds.py); then the branch and
-bound search (_search.pyx) improves the segments whose upper bound is above
-the global lower bound, the worst first, within the time limit. The peak
-of the joined order is the largest segment peak.
+_decompose.py); each segment is cut out (_problem.py) and checked once
+(_core.CoreProblem), gets the best of four heuristic orders as a first
+upper bound and a static lower bound (_lower_bounds.py); then the branch
+and bound search (_search.pyx) improves the segments whose upper bound is
+above the global lower bound, the worst first, within the time limit, which
+counts from the start of the call. The peak of the joined order is the
+largest segment peak.
 """
 
+import os
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _heuristics, _search
-from ._lower_bounds import static_lower_bound
+from ._core import CoreProblem
 from ._decompose import segments
-from ._graph import Graph
+from ._graph import BYTES_LIMIT, Graph
+from ._lower_bounds import static_lower_bound
 from ._model import OrderError, as_node_ids
 from ._orders import dfs_postorder
 from ._problem import buffer_tables, subproblem
@@ -39,9 +43,10 @@ class Schedule:
     heuristic_peaks peak of each heuristic order: 'default' (listed), 'dfs'
                     (depth-first post-order, Theano's C VM), 'greedy' (most
                     freed minus allocated first), 'lpmf' (least memory first)
-    stats           seconds, states (search states expanded), memo_hits,
-                    forced (dominance moves), segments, searched_segments,
-                    timed_out
+    stats           seconds, prepare_seconds (tables, segments, heuristics
+                    and static bounds), states (search states expanded),
+                    memo_hits, forced (dominance moves), memo_entries,
+                    segments, searched_segments, timed_out
     """
     order: np.ndarray
     peak: int
@@ -60,24 +65,27 @@ class Schedule:
 
 @dataclass
 class _Segment:
-    sub: object
+    prob: object            # the checked _core.CoreProblem
     order: np.ndarray       # local ids
     peak: int
     lower_bound: int
     heuristic_peaks: dict
 
 
-def _plan_segment(tables, nodes, done_before, live_before, dfs_rank):
-    sub = subproblem(tables, nodes, done_before, live_before)
-    candidates = {
-        "default": np.arange(sub.k, dtype=np.int64),
-        "dfs": np.argsort(dfs_rank[nodes], kind="stable").astype(np.int64),
-        "greedy": _heuristics.greedy(sub, _heuristics.FREED_MINUS_ALLOCATED)[0],
-        "lpmf": _heuristics.greedy(sub, _heuristics.LEAST_MEMORY)[0],
-    }
-    peaks = {name: _heuristics.evaluate(sub, order) for name, order in candidates.items()}
+def _plan_segment(prob, dfs_rank, bound_seconds):
+    """Heuristic orders of one segment (the best is its first upper bound)
+    and its static lower bound, the reachability part within
+    `bound_seconds` (none when <= 0)."""
+    default = np.arange(prob.k, dtype=np.int64)
+    dfs = np.argsort(dfs_rank[prob.sub.nodes], kind="stable").astype(np.int64)
+    greedy, greedy_peak = _heuristics.greedy(prob, _heuristics.FREED_MINUS_ALLOCATED)
+    lpmf, lpmf_peak = _heuristics.greedy(prob, _heuristics.LEAST_MEMORY)
+    candidates = {"default": default, "dfs": dfs, "greedy": greedy, "lpmf": lpmf}
+    peaks = {"default": _heuristics.evaluate(prob, default),
+             "dfs": _heuristics.evaluate(prob, dfs), "greedy": greedy_peak, "lpmf": lpmf_peak}
     best = min(HEURISTICS, key=lambda name: peaks[name])
-    return _Segment(sub, candidates[best], peaks[best], static_lower_bound(sub), peaks)
+    return _Segment(prob, candidates[best], peaks[best],
+                    static_lower_bound(prob, bound_seconds), peaks)
 
 
 def _improve(plan, good_enough, deadline, memory_limit, stats):
@@ -88,7 +96,7 @@ def _improve(plan, good_enough, deadline, memory_limit, stats):
     if remaining <= 0:
         stats["timed_out"] = True
         return
-    result = _search.search(plan.sub, plan.order, plan.peak, static_lb=plan.lower_bound,
+    result = _search.search(plan.prob, plan.order, plan.peak, static_lb=plan.lower_bound,
                             stop_at=max(good_enough, plan.lower_bound), time_limit=remaining,
                             memory_limit=memory_limit)
     for key in ("states", "memo_hits", "forced"):
@@ -100,13 +108,45 @@ def _improve(plan, good_enough, deadline, memory_limit, stats):
         plan.lower_bound = plan.peak
 
 
-def _check_args(graph, time_limit, memory_limit):
+def _machine_memory():
+    """Physical memory in bytes (2**62 when the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return BYTES_LIMIT
+
+
+def _real(name, value, finite):
+    """`value` as a float >= 0 (NaN refused; infinity only if not `finite`)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                      np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    # Ints beyond a float's range mean "unbounded" anyway (float() would overflow).
+    x = float(max(min(int(value), 2**1000), -1)) if isinstance(value, (int, np.integer)) \
+        else float(value)
+    if not x >= 0 or (finite and x == float("inf")):
+        raise ValueError(f"{name} must be a {'finite ' if finite else ''}number >= 0, "
+                         f"got {value!r}")
+    return x
+
+
+def _byte_count(name, value, low):
+    """`value` as a Python int in [low, 2**62)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer number of bytes, "
+                        f"got {type(value).__name__}")
+    if not low <= value < BYTES_LIMIT:
+        raise ValueError(f"{name} must be at least {low} and below 2**62 bytes, got {value!r}")
+    return int(value)
+
+
+def _check_args(graph, time_limit, memory_limit, tolerance_bytes, tolerance_ratio):
     if not isinstance(graph, Graph):
         raise TypeError(f"schedule() needs a lowmem.Graph, got {type(graph).__name__}")
-    if not isinstance(time_limit, (int, float)) or not time_limit >= 0:
-        raise ValueError(f"time_limit must be a number of seconds >= 0, got {time_limit!r}")
-    if not isinstance(memory_limit, (int, np.integer)) or memory_limit < 2**20:
-        raise ValueError(f"memory_limit must be at least 1 MiB (in bytes), got {memory_limit!r}")
+    return (_real("time_limit", time_limit, finite=False),
+            min(_byte_count("memory_limit", memory_limit, 2**20), _machine_memory()),
+            _byte_count("tolerance_bytes", tolerance_bytes, 0),
+            _real("tolerance_ratio", tolerance_ratio, finite=True))
 
 
 def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose=True,
@@ -117,31 +157,44 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
     ----------
     graph : Graph
     time_limit : float
-        Seconds for the whole call; the search stops then and the best
-        order found so far is returned (never worse than the listed order).
+        Seconds for the whole call, preparation included (``inf``: until
+        proven). Once they are spent the search stops, or does not start,
+        and the best order found so far is returned (never worse than the
+        listed order). Preparation is linear; if it alone uses up the time,
+        the call still runs the heuristics, so it may overrun a very small
+        limit by their cost.
     memory_limit : int
-        Bytes the search may use for its memo table and stacks.
+        Bytes the search may use for its memo table and stacks: at least
+        1 MiB, below 2**62; more than the machine's physical memory is
+        clamped to it.
     decompose : bool
         Split the graph at nodes every order runs at the same place
         (exact; off only to test that it is).
     tolerance_bytes, tolerance_ratio : int, float
         Stop searching once the peak is within max(tolerance_bytes,
         tolerance_ratio * lower bound) of the lower bound (default 0: search
-        until proven or out of time). ``optimal`` still means proven.
+        until proven or out of time); an int below 2**62 and a finite
+        number >= 0. ``optimal`` still means proven.
+
+    Raises TypeError or ValueError naming the argument on a bad argument.
 
     Returns
     -------
     Schedule
 
-    Complexity: O(nodes + edges) to build tables and split, O(k * r * d)
-    per heuristic on a segment of k nodes with r ready nodes of degree d,
-    O(k^2) for the static bound on segments up to 6,000 nodes, then branch
+    Complexity: O(nodes + edges) to build the tables, the depth-first
+    order and the segments; per segment of k nodes O(k + its edges) to cut
+    and check it, O(k * r * d) per greedy heuristic with r ready nodes of
+    degree d, O(k) for the working-set bounds and, on segments of at most
+    16,384 nodes (REACHABILITY_BYTES of tables), O(k^2/64 * d) word
+    operations for the reachability bounds while time remains; then branch
     and bound, exponential in the worst case but bounded by `time_limit`.
+    Once the time is spent, the segments not yet planned are planned as
+    one (no per-segment cost).
     """
-    _check_args(graph, time_limit, memory_limit)
-    if not tolerance_bytes >= 0 or not tolerance_ratio >= 0:
-        raise ValueError("tolerances must be >= 0")
     t0 = time.perf_counter()
+    time_limit, memory_limit, tolerance_bytes, tolerance_ratio = _check_args(
+        graph, time_limit, memory_limit, tolerance_bytes, tolerance_ratio)
     # Keep a little of the time for cleaning up (freeing a large memo table).
     deadline = t0 + time_limit - min(CLEANUP_SHARE * time_limit, CLEANUP_MAX_SECONDS)
     n = graph.n_nodes
@@ -151,30 +204,39 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
     parts = segments(graph) if decompose else ([np.arange(n, dtype=np.int64)] if n else [])
 
     plans, done, live = [], np.zeros(n, dtype=bool), 0
-    for nodes in parts:
-        plan = _plan_segment(tables, nodes, done, live, dfs_rank)
-        plans.append(plan)
+    for i, nodes in enumerate(parts):
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0 and i + 1 < len(parts):
+            # Out of time: the rest as one segment, so that the cost left
+            # does not grow with the number of segments.
+            nodes = np.arange(nodes[0], n, dtype=np.int64)
+        prob = CoreProblem(subproblem(tables, nodes, done, live))
+        plans.append(_plan_segment(prob, dfs_rank, remaining))
         done[nodes] = True
-        sub = plan.sub
-        live = sub.base + int(sub.buf_size[sub.buf_pinned.astype(bool)].sum())
+        live = prob.pinned_bytes
+        if nodes[-1] == n - 1:
+            break
 
     stats = {"states": 0, "memo_hits": 0, "forced": 0, "segments": len(plans),
-             "searched_segments": 0, "timed_out": False, "memo_entries": 0}
+             "searched_segments": 0, "timed_out": False, "memo_entries": 0,
+             "prepare_seconds": time.perf_counter() - t0}
     lower = max((p.lower_bound for p in plans), default=0)
 
     def good_enough():
-        return lower + max(int(tolerance_bytes), int(tolerance_ratio * lower))
+        # Peaks are below 2**62, so the clamp changes no decision and keeps
+        # the figure in the search's int64.
+        return min(lower + max(tolerance_bytes, int(tolerance_ratio * lower)), BYTES_LIMIT)
 
     for plan in sorted(plans, key=lambda p: -p.peak):
         if plan.peak <= good_enough():
             break
         stats["searched_segments"] += 1
-        _improve(plan, good_enough(), deadline, int(memory_limit), stats)
+        _improve(plan, good_enough(), deadline, memory_limit, stats)
         lower = max(lower, plan.lower_bound)
         if stats["timed_out"]:
             break
 
-    order = np.concatenate([p.sub.nodes[p.order] for p in plans]) if plans else \
+    order = np.concatenate([p.prob.sub.nodes[p.order] for p in plans]) if plans else \
         np.zeros(0, dtype=np.int64)
     peak = max((p.peak for p in plans), default=0)
     heuristic_peaks = {name: max((p.heuristic_peaks[name] for p in plans), default=0)
@@ -189,9 +251,9 @@ def core_peak(graph, order):
     """Peak of `order` as the Cython core computes it (tests compare it with
     the reference :func:`lowmem.peak`). Raises OrderError on an invalid order."""
     n = graph.n_nodes
-    sub = subproblem(buffer_tables(graph), np.arange(n), np.zeros(n, dtype=bool), 0)
+    prob = CoreProblem(subproblem(buffer_tables(graph), np.arange(n), np.zeros(n, dtype=bool), 0))
     order = as_node_ids(order)
     try:
-        return _heuristics.evaluate(sub, order)
+        return _heuristics.evaluate(prob, order)
     except ValueError as e:
         raise OrderError(str(e)) from None

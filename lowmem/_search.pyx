@@ -33,7 +33,7 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcmp, memcpy
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
-from lowmem._core cimport (Problem, State, load_problem, state_init, state_free,
+from lowmem._core cimport (CoreProblem, Problem, State, state_init, state_free,
                            run_node, undo_node, step_memory, net_change, bit_get)
 
 cdef extern from *:
@@ -317,11 +317,11 @@ def _by_decreasing(values):
     return order, np.ascontiguousarray(values[order], dtype=np.int64)
 
 
-def search(sub, incumbent, long long incumbent_peak, long long static_lb=0,
+def search(CoreProblem prob not None, incumbent, long long incumbent_peak, long long static_lb=0,
            long long stop_at=-1, double time_limit=1.0,
            long long memory_limit=256 * 2**20):
-    """Find an order of `sub` (a problem.Subproblem) with a peak below
-    `incumbent_peak`, the peak of the valid order `incumbent`.
+    """Find an order of `prob` (a checked _core.CoreProblem) with a peak
+    below `incumbent_peak`, the peak of the valid order `incumbent`.
 
     static_lb   a lower bound on every order's peak, known to the caller
     stop_at     stop as soon as an order peaks at or below this
@@ -332,24 +332,21 @@ def search(sub, incumbent, long long incumbent_peak, long long static_lb=0,
     covered, so the order is optimal), states, memo_hits, forced (dominance
     moves), memo_entries, timed_out, out_of_memory, seconds.
     """
-    cdef Problem P
+    cdef Problem P = prob.P
     cdef State S
     cdef Search X
-    keep = []
-    load_problem(sub, &P, keep)
     inc = np.ascontiguousarray(incumbent, dtype=np.int64)
-    if evaluate(sub, inc) != incumbent_peak:      # raises on an invalid order
+    if evaluate(prob, inc) != incumbent_peak:      # raises on an invalid order
         raise ValueError("incumbent_peak is not the peak of the incumbent order")
     if memory_limit < 2**20:
         raise ValueError("memory_limit must be at least 1 MiB")
 
     # Working sets: everything live at a node's step in any order; and the
-    # part of it that is not pinned, with the pinned bytes made per node.
-    from lowmem._lower_bounds import working_sets, pinned_split
-    ws_order, ws_value = _by_decreasing(working_sets(sub))
-    non_pinned_ws, pinned_alloc, pinned_live0 = pinned_split(sub)
-    np_order, np_value = _by_decreasing(non_pinned_ws)
-    pinned_alloc = np.ascontiguousarray(pinned_alloc, dtype=np.int64)
+    # part of it that is not pinned, with the pinned bytes made per node
+    # (computed once per problem by CoreProblem).
+    ws_order, ws_value = _by_decreasing(prob.working_set)
+    np_order, np_value = _by_decreasing(prob.nonpinned_working_set)
+    pinned_alloc = prob.pinned_alloc
     cdef int64_t[::1] ws_order_v = ws_order, ws_value_v = ws_value
     cdef int64_t[::1] np_order_v = np_order, np_value_v = np_value
     cdef const int64_t[::1] pinned_alloc_v = pinned_alloc
@@ -372,7 +369,7 @@ def search(sub, incumbent, long long incumbent_peak, long long static_lb=0,
     X.np_order = &np_order_v[0] if P.k else NULL
     X.np_value = &np_value_v[0] if P.k else NULL
     X.pinned_alloc = &pinned_alloc_v[0] if P.k else NULL
-    X.pinned_live = pinned_live0
+    X.pinned_live = prob.pinned_live0
     X.states = X.memo_hits = X.forced = 0
     X.out_of_memory = False
     X.cand_budget = <size_t>(memory_limit // 4)

@@ -1,7 +1,7 @@
 """``lowmem.plan_storage``: which arrays can share storage, for a fixed order.
 
 Two plans over the same live intervals (buffers, with views and in-place
-outputs already folded into the buffer they alias, see problem.py):
+outputs already folded into the buffer they alias, see _problem.py):
 
 * cells: buffers of the same dtype and shape (or caller-given shape class)
   whose lifetimes do not overlap share one storage cell, so a later op can

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 import bruteforce as bf
 import lowmem
 from lowmem import _bounds, _heuristics, _search
+from lowmem._core import CoreProblem
 from lowmem._lower_bounds import static_lower_bound
 from lowmem._decompose import cut_positions, segments
 from lowmem._orders import dfs_postorder
@@ -17,13 +18,17 @@ from lowmem._problem import buffer_tables, subproblem
 from strategies import graphs, random_graph
 
 
-def whole(graph):
+def whole_sub(graph):
     n = graph.n_nodes
     return subproblem(buffer_tables(graph), np.arange(n), np.zeros(n, dtype=bool), 0)
 
 
+def whole(graph):
+    return CoreProblem(whole_sub(graph))
+
+
 def sample_sub():
-    return whole(random_graph(random.Random(3), n_nodes=20))
+    return whole_sub(random_graph(random.Random(3), n_nodes=20))
 
 
 CORRUPTIONS = {
@@ -41,27 +46,64 @@ CORRUPTIONS = {
     "pred counts inconsistent": lambda s: dataclasses.replace(s, pred_count=s.pred_count + 1),
     "pending inconsistent": lambda s: dataclasses.replace(s, buf_pending=s.buf_pending + 1),
     "negative size": lambda s: dataclasses.replace(s, buf_size=s.buf_size - 10**9),
-    "huge size": lambda s: dataclasses.replace(s, buf_size=s.buf_size + 2**61),
+    "huge size": lambda s: _rows_edited(dataclasses.replace(s, buf_size=s.buf_size + 2**61),
+                                        "make", lambda rows: rows),
     "pinned flags short": lambda s: dataclasses.replace(s, buf_pinned=s.buf_pinned[:-1]),
+    "alloc not the bytes made": lambda s: dataclasses.replace(s, alloc=s.alloc + 1),
+    "live0 not base plus earlier buffers": lambda s: dataclasses.replace(s, live0=s.live0 + 5),
+    "base above live0": lambda s: dataclasses.replace(s, base=s.live0 + 1),
+    "live0 huge": lambda s: dataclasses.replace(s, live0=2**62, base=2**62),
+    "workspace huge": lambda s: dataclasses.replace(s, ws=s.ws + 2**62 - 1),
+    "a buffer made twice": lambda s: _rows_edited(s, "make", lambda rows: (
+        rows[:1] + [rows[1] + rows[0]] + rows[2:])),
+    "a node reads what it makes": lambda s: _rows_edited(s, "use", lambda rows: (
+        [rows[0] + [int(b) for b in s.make_idx[s.make_ptr[0]:s.make_ptr[1]]]] + rows[1:])),
 }
+
+
+def _rows_edited(sub, table, edit):
+    """`sub` with the CSR rows of its make or use table rewritten by `edit`
+    (a list of per-node lists), keeping the other fields consistent with it
+    so that only the edited property is wrong."""
+    ptr, idx = getattr(sub, table + "_ptr"), getattr(sub, table + "_idx")
+    rows = edit([idx[ptr[i]:ptr[i + 1]].tolist() for i in range(sub.k)])
+    new_ptr = np.cumsum([0] + [len(r) for r in rows])
+    new_idx = np.array([b for r in rows for b in r], dtype=np.int64)
+    fields = {table + "_ptr": new_ptr, table + "_idx": new_idx}
+    if table == "use":
+        fields["buf_pending"] = np.bincount(new_idx, minlength=len(sub.buf_size))
+    else:
+        fields["alloc"] = np.array([int(sub.buf_size[r].sum()) for r in rows], dtype=np.int64)
+    return dataclasses.replace(sub, **fields)
 
 
 @pytest.mark.parametrize("name", sorted(CORRUPTIONS))
 def test_core_rejects_corrupt_subproblems(name):
+    bad = CORRUPTIONS[name](sample_sub())
+    with pytest.raises(ValueError, match="subproblem"):
+        CoreProblem(bad)
+
+
+def test_core_takes_only_checked_problems():
+    # The core's entry points index without checks: they must refuse
+    # anything but a CoreProblem (which checked its subproblem once).
     sub = sample_sub()
-    bad = CORRUPTIONS[name](sub)
     order = np.arange(sub.k)
-    calls = [lambda: _heuristics.evaluate(bad, order),
-             lambda: _heuristics.greedy(bad, _heuristics.FREED_MINUS_ALLOCATED),
-             lambda: _search.search(bad, order, 10**12),
-             lambda: _bounds.reachability_bounds(bad, np.zeros(sub.k, dtype=np.int64))]
+    calls = [lambda x: _heuristics.evaluate(x, order),
+             lambda x: _heuristics.greedy(x, _heuristics.FREED_MINUS_ALLOCATED),
+             lambda x: _search.search(x, order, 10**12),
+             lambda x: _bounds.reachability_bounds(x)]
     for call in calls:
-        with pytest.raises(ValueError):
-            call()
+        for x in (sub, None):
+            with pytest.raises(TypeError):
+                call(x)
+    prob = CoreProblem(sub)
+    peak = _heuristics.evaluate(prob, order)
+    assert _search.search(prob, order, peak)["peak"] <= peak
 
 
 def test_core_rejects_bad_orders_and_arguments():
-    sub = sample_sub()
+    sub = CoreProblem(sample_sub())
     n = sub.k
     for order in ([0] * n, list(range(n - 1)), list(range(n)) + [0], [n] + list(range(1, n))):
         with pytest.raises(ValueError):
@@ -78,13 +120,15 @@ def test_core_rejects_bad_orders_and_arguments():
 
 
 def test_core_rejects_cycles():
-    sub = whole(lowmem.Graph([1, 1], [{"outputs": [0]}, {"inputs": [0], "outputs": [1]}], [1]))
-    cyclic = dataclasses.replace(sub, succ_ptr=np.array([0, 1, 2]), succ_idx=np.array([1, 0]),
-                                 pred_count=np.array([1, 1]))
+    sub = whole_sub(lowmem.Graph([1, 1], [{"outputs": [0]}, {"inputs": [0], "outputs": [1]}],
+                                 [1]))
+    cyclic = CoreProblem(dataclasses.replace(sub, succ_ptr=np.array([0, 1, 2]),
+                                             succ_idx=np.array([1, 0]),
+                                             pred_count=np.array([1, 1])))
     with pytest.raises(ValueError, match="cycle"):
         _heuristics.greedy(cyclic, _heuristics.LEAST_MEMORY)
     with pytest.raises(ValueError, match="topological"):
-        _bounds.reachability_bounds(cyclic, np.zeros(2, dtype=np.int64))
+        _bounds.reachability_bounds(cyclic)
 
 
 def comparable_to_all(graph):
@@ -125,9 +169,11 @@ def test_segment_bounds_never_above_the_optimum(g):
     best = bf.min_peak(g)
     for nodes in segments(g):
         sub = subproblem(tables, nodes, done, live)
-        assert static_lower_bound(sub) <= best
+        prob = CoreProblem(sub)
+        assert static_lower_bound(prob) <= best
         done[nodes] = True
-        live = sub.base + int(sub.buf_size[sub.buf_pinned.astype(bool)].sum())
+        live = prob.pinned_bytes
+        assert live == sub.base + int(sub.buf_size[sub.buf_pinned.astype(bool)].sum())
 
 
 def test_small_memory_limit_still_gives_a_valid_order():
@@ -149,3 +195,39 @@ def test_dfs_postorder_matches_its_definition_with_orderings(seed):
     order = dfs_postorder(g)
     assert order.dtype == np.int64
     assert order.tolist() == bf.dfs_postorder(g)
+
+
+def reference_figures(sub):
+    """Working sets and the pinned split, from their definitions."""
+    ws, nonpinned, pinned_alloc = [], [], []
+    pinned = sub.buf_pinned.astype(bool)
+    for i in range(sub.k):
+        used = sub.use_idx[sub.use_ptr[i]:sub.use_ptr[i + 1]]
+        made = sub.make_idx[sub.make_ptr[i]:sub.make_ptr[i + 1]]
+        own = int(sub.alloc[i] + sub.ws[i])
+        ws.append(sub.base + int(sub.buf_size[used].sum()) + own)
+        nonpinned.append(int(sub.buf_size[used][~pinned[used]].sum()) + own)
+        pinned_alloc.append(int(sub.buf_size[made][pinned[made]].sum()))
+    made_inside = np.zeros(len(sub.buf_size), dtype=bool)
+    made_inside[sub.make_idx] = True
+    pinned_live0 = sub.base + int(sub.buf_size[pinned & ~made_inside].sum())
+    pinned_bytes = sub.base + int(sub.buf_size[pinned].sum())
+    return ws, nonpinned, pinned_alloc, pinned_live0, pinned_bytes
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_core_problem_figures_match_their_definitions(seed):
+    g = random_graph(random.Random(seed), n_nodes=50)
+    tables = buffer_tables(g)
+    done, live = np.zeros(g.n_nodes, dtype=bool), 0
+    for nodes in [np.arange(0, 20), np.arange(20, 50)]:       # a later segment has live0 > 0
+        sub = subproblem(tables, nodes, done, live)
+        prob = CoreProblem(sub)
+        ws, nonpinned, pinned_alloc, pinned_live0, pinned_bytes = reference_figures(sub)
+        assert prob.working_set.tolist() == ws
+        assert prob.nonpinned_working_set.tolist() == nonpinned
+        assert prob.pinned_alloc.tolist() == pinned_alloc
+        assert (prob.pinned_live0, prob.pinned_bytes) == (pinned_live0, pinned_bytes)
+        assert not prob.working_set.flags.writeable
+        done[nodes] = True
+        live = prob.pinned_bytes

@@ -163,11 +163,74 @@ def test_memory_limit_accepted():
     check_schedule(g, s)
 
 
-@pytest.mark.parametrize("kwargs", [{"time_limit": -1.0}, {"time_limit": math.nan},
-                                    {"memory_limit": -5}])
-def test_bad_arguments(kwargs):
-    with pytest.raises(ValueError):
-        lowmem.schedule(cases.join_twice(), **kwargs)
+BAD_ARGUMENTS = [  # (argument, value, exception)
+    ("time_limit", -1.0, ValueError), ("time_limit", math.nan, ValueError),
+    ("time_limit", -math.inf, ValueError), ("time_limit", True, TypeError),
+    ("time_limit", "1", TypeError), ("time_limit", None, TypeError),
+    ("memory_limit", -5, ValueError), ("memory_limit", 2**20 - 1, ValueError),
+    ("memory_limit", 2**62, ValueError), ("memory_limit", 2**63, ValueError),
+    ("memory_limit", 2**70, ValueError), ("memory_limit", True, TypeError),
+    ("memory_limit", 2.0**30, TypeError), ("memory_limit", math.nan, TypeError),
+    ("tolerance_bytes", -1, ValueError), ("tolerance_bytes", 2**70, ValueError),
+    ("tolerance_bytes", 2**62, ValueError), ("tolerance_bytes", False, TypeError),
+    ("tolerance_bytes", 0.5, TypeError),
+    ("tolerance_ratio", math.inf, ValueError), ("tolerance_ratio", math.nan, ValueError),
+    ("tolerance_ratio", -0.1, ValueError), ("tolerance_ratio", True, TypeError),
+    ("tolerance_ratio", "0", TypeError),
+]
+
+
+@pytest.mark.parametrize("name,value,error", BAD_ARGUMENTS)
+def test_bad_arguments(name, value, error):
+    # Never an OverflowError or a deep traceback: the error names the argument.
+    with pytest.raises(error, match=name):
+        lowmem.schedule(cases.join_twice(), **{name: value})
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"time_limit": math.inf}, {"time_limit": 10**400}, {"time_limit": np.float32(0.5)},
+    {"memory_limit": 2**62 - 1}, {"memory_limit": np.int64(2**21)},
+    {"tolerance_bytes": 2**62 - 1}, {"tolerance_ratio": 1e300}, {"tolerance_ratio": 10**400}])
+def test_extreme_but_valid_arguments(kwargs):
+    g = cases.join_twice()
+    s = lowmem.schedule(g, **kwargs)
+    check_schedule(g, s)
+    if "tolerance_bytes" in kwargs or "tolerance_ratio" in kwargs:
+        assert s.stats["searched_segments"] == 0      # every order is within tolerance
+    else:
+        assert s.optimal and s.peak == bf.min_peak(g)
+
+
+def huge_graph():
+    """A graph whose total (all variable sizes + the largest workspace) is
+    just under the 2**62 that Graph accepts: a 2**61-byte buffer made in
+    one segment and read in the next (where the core once counted it
+    twice), two branches and a huge workspace, so that the order matters."""
+    q = 2**59
+    sizes = [0, 4 * q, 1000, q, q, 1000]
+    ws = 2**62 - 6 - sum(sizes)
+    nodes = [{"inputs": [0], "outputs": [1]},
+             {"inputs": [1], "outputs": [2]},
+             {"inputs": [2], "outputs": [3]},
+             {"inputs": [2], "outputs": [4], "workspace": ws},   # best run first
+             {"inputs": [1, 3, 4], "outputs": [5]}]
+    return lowmem.Graph(sizes, nodes, outputs=[5])
+
+
+def test_graphs_up_to_the_graph_limit_schedule():
+    g = huge_graph()
+    assert sum(map(int, g.var_size)) + int(g.node_workspace.max()) == 2**62 - 6
+    s = lowmem.schedule(g, time_limit=10)
+    check_schedule(g, s)
+    assert s.peak == bf.min_peak(g) and s.optimal
+    assert s.stats["segments"] == 2
+    assert s.peak < s.default_peak                      # node 3 had to move first
+    for order in bf.all_orders(g):
+        from lowmem._scheduler import core_peak
+        assert core_peak(g, order) == lowmem.peak(g, order)
+    plan = lowmem.plan_storage(g, s.order)
+    assert plan.order_peak == s.peak and plan.peak <= s.peak
+    assert lowmem.plan_storage(g).order_peak == s.default_peak
 
 
 def test_not_a_graph():
