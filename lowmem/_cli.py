@@ -1,21 +1,25 @@
 """The ``lowmem`` command (also ``python -m lowmem``).
 
-    lowmem schedule FILE.json [--time-limit S] [--memory-limit MB] [--json]
-    lowmem plan FILE.json [--order best|default] [--time-limit S] [--json]
+    lowmem schedule FILE.json [--time-limit S] [--memory-limit MB]
+                    [--max-input-bytes N] [--json]
+    lowmem plan FILE.json [--order best|default] [--time-limit S]
+                [--max-input-bytes N] [--json]
     lowmem demo [--out DIR] [--time-limit S] [--model NAME] [--calls N]
 
-Bad input (a missing or unreadable file, invalid JSON, an invalid graph, a
-bad option value) prints one line on stderr naming the problem and exits
-with status 2, as do command-line usage errors.
+Bad input (a missing or unreadable file, a file over the size cap, invalid
+JSON, an invalid graph, a bad option value) prints one line on stderr naming
+the problem and exits with status 2, as do command-line usage errors. Names
+from the graph file are printed with unprintable characters escaped.
 """
 
 import argparse
 import json
 import math
+import os
 import sys
 import time
 
-from ._graph import GraphError, load
+from ._graph import BYTES_LIMIT, DEFAULT_MAX_INPUT_BYTES, GraphError, load
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
@@ -26,8 +30,10 @@ Apply nodes, or any DAG of array operations) with the lowest peak memory.
 Graphs are read from JSON files in the "lowmem-graph" format, version 1: a
 list of variables with their sizes in bytes, a list of nodes (inputs,
 outputs, optional workspace bytes and in-place/view aliases) in a valid
-default order, the graph outputs and optional extra orderings. The format
-and the memory model are specified in DESIGN.md (see also README.md).
+default order, the graph outputs and optional extra orderings. Files may be
+gzipped (detected from their first bytes). The format and the memory model
+are specified in docs/format.md, with a JSON Schema in
+docs/lowmem-graph.schema.json (see also README.md).
 """
 
 _SCHEDULE_DESCRIPTION = """\
@@ -35,7 +41,8 @@ Find the order of FILE's nodes with the lowest peak memory and report it
 against the listed (default) order. The search is exact and anytime: it
 returns the best order found within the time limit, says whether it is
 proven optimal, and gives a lower bound no order can beat. FILE is a
-"lowmem-graph" JSON file (format in DESIGN.md); "-" reads standard input.
+"lowmem-graph" JSON file, plain or gzipped (format in docs/format.md); "-"
+reads standard input.
 """
 
 _SCHEDULE_EPILOG = """\
@@ -48,8 +55,9 @@ JSON object on standard output:
 with sizes in bytes, seconds as a number and the order as node ids (indices
 into the file's "nodes").
 
-Exit status: 0 on success; 2 on bad input (missing file, invalid JSON or
-graph, bad option value), with one line on standard error naming the problem.
+Exit status: 0 on success; 2 on bad input (missing file, not a regular
+file, over --max-input-bytes, invalid JSON or graph, bad option value), with
+one line on standard error naming the problem.
 """
 
 _DEMO_DESCRIPTION = """\
@@ -72,18 +80,22 @@ storage cell (same dtype and shape, lifetimes that do not overlap, never
 a graph output; pairings never raise the order's peak), and an offset for
 every buffer in one arena so that buffers live at the same step never
 overlap. Shapes and dtypes come from the file's variables; variables
-without them never share a cell.
+without them never share a cell. FILE is a "lowmem-graph" JSON file, plain
+or gzipped (format in docs/format.md); "-" reads standard input.
 """
 
 _PLAN_EPILOG = """\
 Output: by default a human-readable report. With --json, exactly one JSON
 object on standard output:
-  {"name", "nodes", "order", "peak", "order_peak", "lower_bound",
-   "arena_bytes", "cells", "allocations", "buffers", "seconds"}
-where "order" is "best" or "default", peak is the order's peak with cells
-held for reuse counted (never above order_peak), lower_bound the most bytes
-of buffers live at one step, cells the distinct storage cells, allocations
-the buffers the plan allocates per call, buffers those the graph has.
+  {"name", "nodes", "order_kind", "order", "peak", "order_peak",
+   "lower_bound", "arena_bytes", "cells", "allocations", "buffers",
+   "seconds"}
+where "order_kind" is "best" or "default", "order" the planned order as
+node ids (indices into the file's "nodes"), peak is the order's peak with
+cells held for reuse counted (never above order_peak), lower_bound the most
+bytes of buffers live at one step, cells the distinct storage cells,
+allocations the buffers the plan allocates per call, buffers those the
+graph has.
 
 Exit status: 0 on success; 2 on bad input, with one line on standard error.
 """
@@ -105,10 +117,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_graph_arguments(command, time_limit_help):
-    """FILE.json, --time-limit and --json: what every graph command takes."""
+    """FILE.json, --time-limit, --max-input-bytes and --json: what every
+    graph command takes."""
     command.add_argument("file", metavar="FILE.json",
-                         help='graph file in the lowmem-graph JSON format ("-" for stdin)')
+                         help='graph file in the lowmem-graph JSON format, plain or gzipped '
+                              '("-" for stdin)')
     command.add_argument("--time-limit", metavar="S", default="1.0", help=time_limit_help)
+    command.add_argument("--max-input-bytes", metavar="N", default=str(DEFAULT_MAX_INPUT_BYTES),
+                         help=f"refuse a graph file larger than N bytes, or that decompresses "
+                              f"to more (default {DEFAULT_MAX_INPUT_BYTES:,} = 1 GiB; "
+                              f"a whole number from 1 to 2**62)")
     command.add_argument("--json", action="store_true",
                          help="print one JSON object instead of the human-readable report")
 
@@ -136,8 +154,8 @@ def _build_parser():
                                "only, 'inf' = until proven optimal); the best order found "
                                "so far is returned when time is up")
     sched.add_argument("--memory-limit", metavar="MB", default="256",
-                       help="mebibytes the search may use for its tables (default 256, "
-                            "at least 1)")
+                       help="mebibytes the search may use for its tables (default 256; "
+                            "at least 1, at most this machine's memory)")
     sched.set_defaults(run=_cmd_schedule)
 
     plan = commands.add_parser(
@@ -179,14 +197,57 @@ class _BadInput(Exception):
     """Bad user input: reported as one line on stderr, exit status 2."""
 
 
-def _number(text, option, minimum, allow_inf=False):
+def _number(text, option, minimum, allow_inf=False, maximum=None):
     try:
         value = float(text)
     except ValueError:
         raise _BadInput(f"{option}: expected a number, got {text!r}") from None
     if math.isnan(value) or (math.isinf(value) and not allow_inf) or value < minimum:
         raise _BadInput(f"{option} must be a number >= {minimum:g}, got {text!r}")
+    if maximum is not None and value > maximum:
+        raise _BadInput(f"{option} must be at most {maximum:,}, got {text!r}")
     return value
+
+
+def _whole_number(text, option, minimum, maximum):
+    """An integer option; plain digits are read exactly, '1e9' is accepted too."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = _number(text, option, minimum, maximum=maximum)
+        if value != int(value):
+            raise _BadInput(f"{option} must be a whole number, got {text!r}") from None
+        value = int(value)
+    if not minimum <= value <= maximum:
+        raise _BadInput(f"{option} must be a whole number from {minimum:,} to {maximum:,}, "
+                        f"got {text!r}")
+    return value
+
+
+def _physical_memory_mib():
+    """This machine's memory in MiB (1 TiB when the system does not say): the
+    search tables are allocated up front, so more than this cannot help."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20
+    except (AttributeError, ValueError, OSError):
+        return 2**20
+
+
+def _emit(text, out):
+    """Print `text` on `out`, characters its encoding lacks written as
+    backslash escapes (a graph name in a UTF-8 file on an ASCII terminal)."""
+    encoding = getattr(out, "encoding", None) or "utf-8"
+    print(text.encode(encoding, "backslashreplace").decode(encoding), file=out)
+
+
+def _safe(text):
+    """`text` printable on one line of any terminal: control characters,
+    lone surrogates (valid in JSON strings) and other unprintables escaped
+    as in a Python string literal. O(len(text))."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 # ----------------------------------------------------------------- output
@@ -213,7 +274,8 @@ def _reduction(default, best):
 def _human_report(graph, s):
     lines = []
     add = lines.append
-    add(f"graph:           {graph.name} ({graph.n_nodes:,} nodes, {graph.n_vars:,} variables)")
+    add(f"graph:           {_safe(graph.name)} ({graph.n_nodes:,} nodes, "
+        f"{graph.n_vars:,} variables)")
     add(f"default peak:    {format_bytes(s.default_peak)}")
     add(f"best peak:       {format_bytes(s.peak)}  "
         f"({_reduction(s.default_peak, s.peak):.1f}% below default)")
@@ -230,7 +292,7 @@ def _human_report(graph, s):
     if s.heuristic_peaks:
         names = list(s.heuristic_peaks)
         best = min(names, key=lambda k: (s.heuristic_peaks[k], names.index(k)))
-        add(f"best heuristic:  {best}, {format_bytes(s.heuristic_peaks[best])}")
+        add(f"best heuristic:  {_safe(best)}, {format_bytes(s.heuristic_peaks[best])}")
     return "\n".join(lines)
 
 
@@ -248,15 +310,10 @@ def _json_report(graph, s):
 
 
 # --------------------------------------------------------------- commands
-def _read_graph(path):
-    if path == "-":
-        from ._graph import Graph
-        try:
-            return Graph.from_json(sys.stdin.read())
-        except GraphError as e:
-            raise _BadInput(f"<stdin>: {e}") from None
+def _read_graph(args):
+    max_bytes = _whole_number(args.max_input_bytes, "--max-input-bytes", 1, BYTES_LIMIT)
     try:
-        return load(path)
+        return load(args.file, max_bytes=max_bytes)
     except GraphError as e:
         raise _BadInput(str(e)) from None
 
@@ -264,15 +321,16 @@ def _read_graph(path):
 def _cmd_schedule(args, out):
     from ._scheduler import schedule
     time_limit = _number(args.time_limit, "--time-limit", 0, allow_inf=True)
-    memory_mb = _number(args.memory_limit, "--memory-limit", 1)
-    graph = _read_graph(args.file)
+    memory_mb = _number(args.memory_limit, "--memory-limit", 1,
+                        maximum=_physical_memory_mib())
+    graph = _read_graph(args)
     try:
         s = schedule(graph, time_limit=time_limit, memory_limit=int(memory_mb * 2**20))
     except (ValueError, OverflowError) as e:
         # A graph the model accepts but the core cannot hold (e.g. byte
         # totals beyond its 64-bit range).
-        raise _BadInput(f"{args.file}: cannot schedule this graph: {e}") from None
-    print(_json_report(graph, s) if args.json else _human_report(graph, s), file=out)
+        raise _BadInput(f"{_safe(args.file)}: cannot schedule this graph: {e}") from None
+    _emit(_json_report(graph, s) if args.json else _human_report(graph, s), out)
     return EXIT_OK
 
 
@@ -280,24 +338,26 @@ def _cmd_plan(args, out):
     from ._scheduler import schedule
     from ._storage_plan import plan_storage
     time_limit = _number(args.time_limit, "--time-limit", 0, allow_inf=True)
-    graph = _read_graph(args.file)
+    graph = _read_graph(args)
     t0 = time.perf_counter()
     try:
         order = schedule(graph, time_limit=time_limit).order if args.order == "best" else None
         p = plan_storage(graph, order)
     except (ValueError, OverflowError) as e:
-        raise _BadInput(f"{args.file}: cannot plan this graph: {e}") from None
+        raise _BadInput(f"{_safe(args.file)}: cannot plan this graph: {e}") from None
     seconds = time.perf_counter() - t0
     if args.json:
-        print(json.dumps({"name": graph.name, "nodes": graph.n_nodes, "order": args.order,
+        print(json.dumps({"name": graph.name, "nodes": graph.n_nodes,
+                          "order_kind": args.order, "order": [int(n) for n in p.order],
                           "peak": p.peak, "order_peak": p.order_peak,
                           "lower_bound": p.lower_bound, "arena_bytes": p.arena_bytes,
                           "cells": p.cells, "allocations": p.allocations,
                           "buffers": p.buffers, "seconds": seconds}), file=out)
         return EXIT_OK
     ratio = p.arena_bytes / p.lower_bound if p.lower_bound else 1.0
-    print("\n".join([
-        f"graph:           {graph.name} ({graph.n_nodes:,} nodes, {p.buffers:,} buffers)",
+    _emit("\n".join([
+        f"graph:           {_safe(graph.name)} ({graph.n_nodes:,} nodes, "
+        f"{p.buffers:,} buffers)",
         f"order:           {args.order}, peak {format_bytes(p.order_peak)}",
         f"with sharing:    peak {format_bytes(p.peak)}",
         f"cells:           {p.cells:,} storage cells for {p.buffers:,} buffers "
@@ -305,7 +365,7 @@ def _cmd_plan(args, out):
         f"arena:           {format_bytes(p.arena_bytes)}, {ratio:.4f} x the lower bound "
         f"({format_bytes(p.lower_bound)} live at once; placed by {p.arena_key})",
         f"seconds:         {seconds:.3f} (storage plan {p.seconds:.3f})",
-    ]), file=out)
+    ]), out)
     return EXIT_OK
 
 
@@ -342,10 +402,14 @@ def main(argv=None):
     except _BadInput as e:
         print(f"lowmem {args.command}: {_one_line(str(e))}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except MemoryError:
+        print(f"lowmem {args.command}: out of memory (try a smaller --memory-limit or "
+              "--max-input-bytes)", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"lowmem {args.command}: interrupted", file=sys.stderr)
         return 130
 
 
 def _one_line(text):
-    return " ".join(text.split())
+    return _safe(" ".join(text.split()))

@@ -104,7 +104,9 @@ def test_options_accepted(capsys, profiling_file):
 
 def test_stdin(capsys, monkeypatch):
     import io
-    monkeypatch.setattr(sys, "stdin", io.StringIO(cases.join_twice().to_json()))
+    # A real stdin: the graph is read as bytes from sys.stdin.buffer.
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(
+        cases.join_twice().to_json().encode())))
     status, out, _ = run(capsys, "schedule", "-", "--json")
     assert status == 0 and json.loads(out)["peak"] == 8 * 1024 * 1024
 
@@ -210,14 +212,24 @@ def test_help(capsys):
     assert status == 0
     assert "schedule" in out
     assert "peak memory" in out
-    assert "lowmem-graph" in out and "DESIGN.md" in out
+    assert "lowmem-graph" in out and "docs/format.md" in out and "DESIGN.md" not in out
 
 
 def test_schedule_help(capsys):
     status, out, _ = run(capsys, "schedule", "--help")
     assert status == 0
     for word in ("FILE.json", "--time-limit", "--memory-limit", "--json", "lowmem-graph",
-                 "DESIGN.md", "lower bound", "optimal", "Exit status", "\"order\""):
+                 "docs/format.md", "lower bound", "optimal", "Exit status", "\"order\"",
+                 "--max-input-bytes", "gzipped", "1 GiB"):
+        assert word in out, word
+    assert "DESIGN.md" not in out
+
+
+def test_plan_help(capsys):
+    status, out, _ = run(capsys, "plan", "--help")
+    assert status == 0
+    for word in ("FILE.json", "--order", "--max-input-bytes", "docs/format.md", "gzipped",
+                 "\"order_kind\"", "node ids"):
         assert word in out, word
 
 
@@ -260,7 +272,10 @@ def test_plan_json_matches_plan_storage(capsys):
             g = lowmem.load(path)
             order = lowmem.schedule(g, time_limit=0.2).order if kind == "best" else None
             p = lowmem.plan_storage(g, order)
-            assert obj["order"] == kind and obj["nodes"] == g.n_nodes
+            assert obj["order_kind"] == kind and obj["nodes"] == g.n_nodes
+            if kind == "default":
+                assert obj["order"] == list(range(g.n_nodes))
+            assert obj["order_peak"] == lowmem.peak(g, obj["order"])
             assert obj["buffers"] == p.buffers and obj["lower_bound"] == p.lower_bound
             assert obj["peak"] <= obj["order_peak"]
             assert obj["lower_bound"] <= obj["arena_bytes"]
