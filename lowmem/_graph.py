@@ -187,7 +187,9 @@ class Graph:
         if types <= {int}:
             sizes = variables
             names, dtypes, shapes = [f"v{v}" for v in range(nv)], [None] * nv, [None] * nv
-        elif types == {dict}:
+        elif types <= {dict, int}:
+            if int in types:
+                variables = [e if type(e) is dict else {"size": e} for e in variables]
             if not set(chain.from_iterable(variables)) <= VARIABLE_FIELDS:
                 return False
             sizes = [e.get("size") for e in variables]

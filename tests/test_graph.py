@@ -463,3 +463,168 @@ def test_load_non_object(tmp_path):
 
 def test_graph_error_is_value_error():
     assert issubclass(GraphError, ValueError)
+
+
+# ---------------------------------------------------------- byte-total rule
+def test_total_just_under_the_limit_accepted():
+    # The rule: all sizes plus the largest workspace < 2**62. Just under it
+    # is a valid graph, and the reference model handles it exactly.
+    big = 2**60
+    sizes = [big - 5, big, big, big - 2**20]           # a graph input and three buffers
+    nodes = [{"inputs": [0], "outputs": [1], "workspace": 2**20 - 1},
+             {"inputs": [1], "outputs": [2], "workspace": 7},
+             {"inputs": [2], "outputs": [3]}]
+    g = Graph(sizes, nodes, outputs=[3])
+    assert sum(sizes) + 2**20 - 1 == 2**62 - 6
+    assert lowmem.memory_timeline(g, [0, 1, 2]).tolist() == [big + 2**20 - 1, 2 * big + 7,
+                                                          2 * big - 2**20]
+    assert lowmem.peak(g) == 2 * big + 7
+    with pytest.raises(GraphError, match="add up to 4611686018427387904 bytes"):
+        Graph(sizes, [dict(nodes[0], workspace=2**20 + 5)] + nodes[1:], outputs=[3])
+
+
+# ------------------------------------------------------------------- meta
+def test_meta_kept_and_written_back(tmp_path):
+    meta = {"source": "resnet50.onnx", "batch": 32, "shapes": {"x": [32, 3, 224, 224]},
+            "tags": ["train"], "note": None}
+    g = Graph.from_dict(simple_dict(meta=meta))
+    assert g.meta == meta
+    assert g.to_dict()["meta"] == meta
+    assert json.loads(g.to_json())["meta"] == meta
+    g.save(str(tmp_path / "m.json"))
+    assert lowmem.load(str(tmp_path / "m.json")).meta == meta
+    assert Graph.from_dict(simple_dict()).meta is None
+    assert "meta" not in Graph.from_dict(simple_dict()).to_dict()
+    assert Graph([1], [], meta={"a": 1}).meta == {"a": 1}
+
+
+@pytest.mark.parametrize("meta", [[1, 2], "resnet", 3, True])
+def test_meta_must_be_an_object(meta):
+    raises(simple_dict(meta=meta), "'meta' must be an object")
+
+
+# ------------------------------------------------- null and name types
+def test_null_optional_fields_are_absent():
+    d = simple_dict(name=None, outputs=None, orderings=None, meta=None)
+    d["variables"][1].update(name=None, dtype=None, shape=None)
+    d["nodes"][0].update(name=None, workspace=None, inputs=None)
+    d["nodes"][1].update(aliases=None)
+    g = Graph.from_dict(d)
+    assert g.name == "graph" and g.var_names[1] == "v1" and g.node_names[0] == "node0"
+    assert g.node_workspace.tolist() == [0, 0] and g.node_inputs(0).tolist() == []
+    assert g.outputs.tolist() == [] and g.orderings.shape == (0, 2)
+    assert g.var_alias_kind.tolist() == [NO_ALIAS] * 3
+
+
+@pytest.mark.parametrize("where", ["graph", "variable", "node"])
+@pytest.mark.parametrize("name", [3, ["a"], True])
+def test_names_must_be_strings(where, name):
+    d = simple_dict()
+    if where == "graph":
+        d["name"] = name
+        raises(d, "name must be a string")
+    elif where == "variable":
+        d["variables"][1]["name"] = name
+        raises(d, "variable 1", "name must be a string")
+    else:
+        d["nodes"][1]["name"] = name
+        raises(d, "node 1", "name must be a string")
+
+
+# --------------------------------------- vectorised path = general path
+def general_form(d):
+    """The same graph with NumPy integers and tuples, which only the
+    per-element path takes."""
+    variables = [dict(v, size=np.int64(v["size"])) for v in d["variables"]]
+    nodes = [dict(n, inputs=tuple(np.int32(v) for v in n["inputs"])) for n in d["nodes"]]
+    return variables, nodes, np.array(d["outputs"], dtype=np.int64), d.get("orderings", [])
+
+
+ARRAYS = ("var_size", "var_producer", "var_alias_of", "var_alias_kind", "node_workspace",
+          "in_ptr", "in_idx", "out_ptr", "out_idx", "outputs", "orderings")
+
+
+def reference_neighbours(g):
+    """Distinct predecessors and successors per node, from sets."""
+    preds = [set() for _ in range(g.n_nodes)]
+    for n in range(g.n_nodes):
+        preds[n] |= {int(g.var_producer[v]) for v in g.node_inputs(n) if g.var_producer[v] >= 0}
+    for a, b in g.orderings.tolist():
+        preds[b].add(a)
+    succs = [set() for _ in range(g.n_nodes)]
+    for n, ps in enumerate(preds):
+        for p in ps:
+            succs[p].add(n)
+    return [sorted(p) for p in preds], [sorted(s) for s in succs]
+
+
+def rows(csr):
+    ptr, idx = csr
+    assert ptr.dtype == idx.dtype == np.int64 and ptr[0] == 0 and ptr[-1] == len(idx)
+    return [idx[ptr[i]:ptr[i + 1]].tolist() for i in range(len(ptr) - 1)]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_fast_and_general_paths_agree(seed):
+    import random
+    from strategies import random_graph
+    rng = random.Random(seed)
+    d = random_graph(rng, n_nodes=rng.randint(1, 80), n_orderings=rng.randint(0, 9)).to_dict()
+    fast = Graph.from_dict(d)
+    general = Graph(*general_form(d), name=d["name"])
+    assert fast.to_dict() == general.to_dict() == d
+    for attr in ARRAYS:
+        assert np.array_equal(getattr(fast, attr), getattr(general, attr)), attr
+    preds, succs = reference_neighbours(fast)
+    assert rows(fast.predecessors()) == rows(general.predecessors()) == preds
+    assert rows(fast.successors()) == succs
+
+
+def test_json_input_takes_the_vectorised_path(monkeypatch):
+    # A per-element Python pass over a JSON graph was most of a 13 s load.
+    def refuse(*args):
+        raise AssertionError("general path used for plain JSON values")
+
+    monkeypatch.setattr(Graph, "_variables_general", refuse)
+    monkeypatch.setattr(Graph, "_nodes_general", refuse)
+    d = simple_dict()
+    d["variables"].append(4)
+    d["variables"][0] = {"size": 8, "shape": [2, "n"], "dtype": "float32"}
+    g = Graph.from_dict(d)
+    assert g.var_shapes[0] == (2, "n") and g.var_size.tolist() == [8, 16, 16, 4]
+    assert Graph([1, 2, 3], [{"inputs": [0, 0], "outputs": [1, 2]}], outputs=[2]).n_nodes == 1
+
+
+def chain_dict(n):
+    return {"format": "lowmem-graph", "version": 1,
+            "variables": [{"size": 4, "name": f"v{i}"} for i in range(n + 1)],
+            "nodes": [{"name": f"op{i}", "inputs": [i], "outputs": [i + 1]} for i in range(n)],
+            "outputs": [n]}
+
+
+@pytest.mark.parametrize("breakage,fragments", [
+    (lambda d: d["variables"][700].update(size=-1), ["variable 700", "'v700'", "negative"]),
+    (lambda d: d["variables"][900].update(size=True), ["variable 900", "size must be"]),
+    (lambda d: d["nodes"][650].update(inputs=[5000]), ["node 650", "'op650'", "unknown variable 5000"]),
+    (lambda d: d["nodes"][800].update(outputs=[300]), ["node 800", "variable 300",
+                                                      "already has producer node 299"]),
+    (lambda d: d["nodes"][420].update(workspace=-2), ["node 420", "workspace"]),
+    (lambda d: d["nodes"][420].update(aliases={"0": {"input": 1, "kind": "view"}}),
+     ["node 420", "missing input position 1"]),
+    (lambda d: (d["variables"].append(4),
+                d["nodes"].append({"name": "late", "inputs": [0], "outputs": [1001]}),
+                d["nodes"][10].update(inputs=[10, 1001])),
+     ["node 10", "'op10'", "listed before", "node 1000", "'late'"]),
+    (lambda d: d["nodes"][10].update(inputs=[11]), ["cycle through node"]),
+])
+def test_errors_name_the_first_offender_in_a_large_graph(breakage, fragments):
+    d = chain_dict(1000)
+    breakage(d)
+    raises(d, *fragments)
+
+
+def test_first_of_several_bad_entries_reported():
+    d = chain_dict(1000)
+    d["variables"][900]["size"] = -1
+    d["variables"][300]["size"] = "big"
+    raises(d, "variable 300")
