@@ -360,11 +360,13 @@ class Graph:
         if not isinstance(aliases, dict):
             raise GraphError(f"{label}: 'aliases' must be an object")
         for key, spec in aliases.items():
-            try:
+            # JSON keys are strings: decimal digits only ("1", not " 1" or "+1").
+            if isinstance(key, str) and key.isascii() and key.isdigit() and len(key) < 19:
                 pos = int(key)
-            except (TypeError, ValueError):
-                raise GraphError(f"{label}: alias key {_show(key)} is not an output "
-                                 "position") from None
+            elif _is_int(key):
+                pos = int(key)
+            else:
+                raise GraphError(f"{label}: alias key {_show(key)} is not an output position")
             if not 0 <= pos < len(node_out):
                 raise GraphError(f"{label}: alias for missing output position {_show(pos)}")
             if not isinstance(spec, dict) or set(spec) != {"input", "kind"}:

@@ -360,7 +360,7 @@ def test_malformed_alias_spec(spec):
     raises(d, "node 1", "'B'", "alias")
 
 
-@pytest.mark.parametrize("key", ["x", "1.5"])
+@pytest.mark.parametrize("key", ["x", "1.5", " 0", "+0", "-0", "0_0", "\u0660", "0" * 5000])
 def test_alias_key_not_a_position(key):
     d = simple_dict()
     d["nodes"][1]["aliases"] = {key: {"input": 0, "kind": "view"}}
