@@ -149,8 +149,16 @@ class Subproblem:
         return len(self.nodes)
 
 
+def _is_range(rows):
+    return len(rows) > 0 and rows[-1] - rows[0] + 1 == len(rows)
+
+
 def _gather_csr(ptr, idx, rows):
-    """Concatenate CSR rows `rows` of (ptr, idx): new (ptr, idx)."""
+    """Concatenate CSR rows `rows` (sorted) of (ptr, idx): new (ptr, idx).
+    A range of rows, the usual case (segments are consecutive), is a slice."""
+    if _is_range(rows):
+        first, last = rows[0], rows[-1] + 1
+        return ptr[first:last + 1] - ptr[first], idx[ptr[first]:ptr[last]]
     lengths = ptr[rows + 1] - ptr[rows]
     new_ptr = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum(lengths, out=new_ptr[1:])
@@ -160,37 +168,51 @@ def _gather_csr(ptr, idx, rows):
     return new_ptr, idx[starts + np.arange(new_ptr[-1])]
 
 
+def _local_ids(members, ids):
+    """(position of each of `ids` in the sorted array `members`, whether it
+    is there): by subtraction for a range of members, by binary search
+    otherwise; no array the size of the whole graph, so that cutting many
+    small segments costs in proportion to the segments, not to the graph."""
+    if _is_range(members):
+        pos = ids - members[0]
+        return pos, (pos >= 0) & (pos < len(members))
+    pos = np.searchsorted(members, ids)
+    inside = np.zeros(len(ids), dtype=bool)
+    if len(members):
+        inside = members[np.minimum(pos, len(members) - 1)] == ids
+    return pos, inside
+
+
 def subproblem(tables, nodes, done_before, live_before):
     """Cut out the segment `nodes` (global ids, sorted), run after exactly the
     nodes marked in the boolean array `done_before`, when `live_before` bytes
     are live. Every predecessor of a segment node must be in the segment or
-    in `done_before`.
+    in `done_before`. O(k + its edges, reads, makes and their readers)
+    for a range of nodes (times log k otherwise): nothing here is
+    proportional to the whole graph.
     """
     nodes = np.asarray(nodes, dtype=np.int64)
     k = len(nodes)
-    local = np.full(tables.n_nodes, -1, dtype=np.int64)
-    local[nodes] = np.arange(k)
 
     pred_ptr, pred_idx = _gather_csr(tables.pred_ptr, tables.pred_idx, nodes)
     pred_row = np.repeat(np.arange(k), np.diff(pred_ptr))
-    pred_count = np.bincount(pred_row[local[pred_idx] >= 0], minlength=k).astype(np.int64)
+    pred_count = np.bincount(pred_row[_local_ids(nodes, pred_idx)[1]],
+                             minlength=k).astype(np.int64)
     succ_ptr, succ_idx = _gather_csr(tables.succ_ptr, tables.succ_idx, nodes)
-    keep = local[succ_idx] >= 0
+    succ_local, keep = _local_ids(nodes, succ_idx)
     row = np.repeat(np.arange(k), np.diff(succ_ptr))
     succ_ptr = np.zeros(k + 1, dtype=np.int64)
     np.cumsum(np.bincount(row[keep], minlength=k), out=succ_ptr[1:])
-    succ_idx = local[succ_idx[keep]]
+    succ_idx = succ_local[keep]
 
     use_ptr, use_glob = _gather_csr(tables.use_ptr, tables.use_idx, nodes)
     make_ptr, make_glob = _gather_csr(tables.make_ptr, tables.make_idx, nodes)
     bufs = np.unique(np.concatenate([use_glob, make_glob]))
-    buf_local = np.full(len(tables.buf_size), -1, dtype=np.int64)
-    buf_local[bufs] = np.arange(len(bufs))
 
     # Readers of each local buffer: inside the segment, or after it.
     r_ptr, r_idx = _gather_csr(tables.reader_ptr, tables.reader_idx, bufs)
     r_row = np.repeat(np.arange(len(bufs)), np.diff(r_ptr))
-    r_inside = local[r_idx] >= 0
+    r_inside = _local_ids(nodes, r_idx)[1]
     r_after = ~r_inside & ~done_before[r_idx]
     buf_pending = np.bincount(r_row[r_inside], minlength=len(bufs)).astype(np.int64)
     read_after = np.bincount(r_row[r_after], minlength=len(bufs)) > 0
@@ -201,6 +223,6 @@ def subproblem(tables, nodes, done_before, live_before):
     pre_live = done_before[tables.buf_producer[bufs]]
     base = int(live_before) - int(buf_size[pre_live].sum())
     return Subproblem(nodes, pred_count, succ_ptr, succ_idx, tables.node_alloc[nodes],
-                      tables.node_ws[nodes], make_ptr, buf_local[make_glob], use_ptr,
-                      buf_local[use_glob], buf_size, buf_pending, buf_pinned,
-                      int(live_before), base)
+                      tables.node_ws[nodes], make_ptr, np.searchsorted(bufs, make_glob),
+                      use_ptr, np.searchsorted(bufs, use_glob), buf_size, buf_pending,
+                      buf_pinned, int(live_before), base)

@@ -265,3 +265,33 @@ def test_theano_profiling_optimised_family_proven(k):
     check_schedule(g, s)
     assert s.peak == (4096 + 4 * (k - 1)) * 1024
     assert s.optimal and s.lower_bound == s.peak
+
+
+def diamond_chain(blocks, seed=0):
+    """`blocks` diamonds in a row (one segment each), big-then-small
+    branches listed breadth first, so each has a better order."""
+    rng = random.Random(seed)
+    variables, nodes, a = [{"size": 64, "name": "x"}], [], 0
+    for _ in range(blocks):
+        p1 = len(variables)
+        variables += [rng.randint(500, 1000), rng.randint(500, 1000),
+                      rng.randint(1, 50), rng.randint(1, 50), rng.randint(1, 100)]
+        nodes += [{"inputs": [a], "outputs": [p1]}, {"inputs": [a], "outputs": [p1 + 1]},
+                  {"inputs": [p1], "outputs": [p1 + 2]}, {"inputs": [p1 + 1], "outputs": [p1 + 3]},
+                  {"inputs": [p1 + 2, p1 + 3], "outputs": [p1 + 4]}]
+        a = p1 + 4
+    return lowmem.Graph(variables, nodes, outputs=[a])
+
+
+def test_time_spent_in_preparation_merges_the_rest():
+    # With no time left the segments not yet planned are planned as one, so
+    # the cost does not grow with their number; the order stays valid and
+    # no worse than the listed one. With time, every segment is solved.
+    g = diamond_chain(60)
+    quick = lowmem.schedule(g, time_limit=0)
+    check_schedule(g, quick)
+    assert quick.stats["segments"] == 1 and quick.stats["states"] == 0
+    full = lowmem.schedule(g, time_limit=30)
+    check_schedule(g, full)
+    assert full.stats["segments"] == 60 and full.optimal
+    assert full.peak <= quick.peak < quick.default_peak
