@@ -207,12 +207,20 @@ def plan_storage(graph, order=None, shape_classes=None, share_cells=True, arena=
     that only share cells, as the Theano bridge does.
 
     Returns a :class:`StoragePlan` whose peak never exceeds the order's.
-    Raises OrderError on an invalid order. O(b log b + steps) for the
+    Raises OrderError on an invalid order (entries of any size included),
+    TypeError or ValueError naming the argument on a bad flag or
+    shape_classes of the wrong length. O(b log b + steps) for the
     intervals, O(b * c + gaps) for the cells (c <= 8 candidates tried),
     O(b log b) for the greedy arena packings, then a bounded search (see
     :func:`arena_offsets`).
     """
     t0 = time.perf_counter()
+    for name, flag in (("share_cells", share_cells), ("arena", arena)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"plan_storage: {name} must be True or False, got {flag!r}")
+    if shape_classes is not None and len(shape_classes) != graph.n_vars:
+        raise ValueError(f"plan_storage: shape_classes must give one class per variable "
+                         f"({graph.n_vars}), got {len(shape_classes)}")
     n = graph.n_nodes
     order = np.asarray(check_order(graph, graph.default_order() if order is None else order),
                        dtype=np.int64)

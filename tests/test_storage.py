@@ -127,8 +127,18 @@ def test_unknown_shapes_and_shape_classes():
 
 def test_invalid_order_is_rejected():
     g = lowmem.Graph([1, 1], [{"outputs": [0]}, {"inputs": [0], "outputs": [1]}], [1])
-    with pytest.raises(lowmem.OrderError):
-        lowmem.plan_storage(g, [1, 0])
+    for bad in ([1, 0], [2**70, 1], [0, 2**63], [0, -1], [0, 1.0], [True, 1]):
+        with pytest.raises(lowmem.OrderError):
+            lowmem.plan_storage(g, bad)
+
+
+@pytest.mark.parametrize("kwargs,error,name", [
+    ({"share_cells": 2}, TypeError, "share_cells"), ({"arena": "no"}, TypeError, "arena"),
+    ({"arena": None}, TypeError, "arena"), ({"shape_classes": ["a"]}, ValueError, "shape_classes")])
+def test_bad_arguments_are_named(kwargs, error, name):
+    g = lowmem.Graph([1, 1], [{"outputs": [0]}, {"inputs": [0], "outputs": [1]}], [1])
+    with pytest.raises(error, match=name):
+        lowmem.plan_storage(g, **kwargs)
 
 
 def test_core_checks_its_inputs():
