@@ -2,11 +2,13 @@
 
 Public API
 ----------
-Graph, GraphError, load      -- the graph model and its JSON format (graph.py)
+Graph, GraphError, load      -- the graph model and its JSON format (_graph.py);
+                                the format is specified in docs/format.md
 peak, memory_timeline,
-OrderError                   -- the reference memory model (model.py)
-schedule, Schedule           -- the exact minimum-peak scheduler (scheduler.py)
-plan_storage, StoragePlan    -- storage sharing and arena offsets for an order (storage.py)
+OrderError                   -- the reference memory model (_model.py)
+schedule, Schedule           -- the exact minimum-peak scheduler (_scheduler.py)
+plan_storage, StoragePlan    -- storage sharing and arena offsets for an order
+                                (_storage_plan.py)
 """
 
 from ._graph import Graph, GraphError, load
