@@ -10,8 +10,9 @@ def dfs_postorder(graph):
     ``orderings`` predecessors first (in listed order), then its inputs
     first to last, as Theano's C VM does (lazylinker_c.c, lazy_rec_eval).
 
-    This is the order Theano's default C VM really runs (DESIGN.md). Nodes
-    no output depends on follow, visited the same way in listed order.
+    This is the order Theano's default C VM really runs (not
+    ``fgraph.toposort()``). Nodes no output depends on follow, visited the
+    same way in listed order.
     O(nodes + edges): the dependency lists are built with a few NumPy
     passes and walked by an iterative loop in Cython (deep graphs do not
     hit a recursion limit).

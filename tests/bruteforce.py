@@ -12,8 +12,8 @@ Two exact methods:
   the minimum peak to finish from S is
       best(S) = min over ready n of max(live(S) + alloc(n) + workspace(n),
                                         best(S + n)),
-  computed here with a small simulator written from DESIGN.md's rules
-  (:class:`Model`), not from lowmem's code. test_bruteforce.py checks that
+  computed here with a small simulator written from the memory model's
+  rules in docs/format.md (:class:`Model`), not from lowmem's code. test_bruteforce.py checks that
   simulator against :func:`lowmem.memory_timeline` on random orders and the
   two methods against each other.
 
@@ -28,7 +28,7 @@ from lowmem._graph import NO_ALIAS
 
 
 class Model:
-    """DESIGN.md's memory model, as bitmask tables over a graph's nodes.
+    """The memory model (docs/format.md), as bitmask tables over a graph's nodes.
 
     buffers: list of (size, producer, readers_mask, pinned) for each buffer,
     a buffer being named by the produced variable that owns its storage.

@@ -1,7 +1,7 @@
 """The test oracle itself: brute force, its simulator and the strategies.
 
-bruteforce.Model is written from DESIGN.md independently of lowmem/model.py,
-so agreeing on random graphs checks both.
+bruteforce.Model is written from the memory model in docs/format.md,
+independently of lowmem/_model.py, so agreeing on random graphs checks both.
 """
 
 import itertools

@@ -1,5 +1,5 @@
 """lowmem.schedule against the brute-force oracle, and the core's evaluation
-(scheduler.core_peak) against the reference model."""
+(_scheduler.core_peak) against the reference model."""
 
 import glob
 import json
