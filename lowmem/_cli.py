@@ -197,7 +197,7 @@ class _BadInput(Exception):
     """Bad user input: reported as one line on stderr, exit status 2."""
 
 
-def _number(text, option, minimum, allow_inf=False, maximum=None):
+def _number(text, option, minimum, allow_inf=False, maximum=None, maximum_is=""):
     try:
         value = float(text)
     except ValueError:
@@ -205,7 +205,7 @@ def _number(text, option, minimum, allow_inf=False, maximum=None):
     if math.isnan(value) or (math.isinf(value) and not allow_inf) or value < minimum:
         raise _BadInput(f"{option} must be a number >= {minimum:g}, got {text!r}")
     if maximum is not None and value > maximum:
-        raise _BadInput(f"{option} must be at most {maximum:,}, got {text!r}")
+        raise _BadInput(f"{option} must be at most {maximum:,}{maximum_is}, got {text!r}")
     return value
 
 
@@ -322,7 +322,7 @@ def _cmd_schedule(args, out):
     from ._scheduler import schedule
     time_limit = _number(args.time_limit, "--time-limit", 0, allow_inf=True)
     memory_mb = _number(args.memory_limit, "--memory-limit", 1,
-                        maximum=_physical_memory_mib())
+                        maximum=_physical_memory_mib(), maximum_is=" MiB (this machine's memory)")
     graph = _read_graph(args)
     try:
         s = schedule(graph, time_limit=time_limit, memory_limit=int(memory_mb * 2**20))

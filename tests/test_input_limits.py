@@ -344,7 +344,8 @@ def test_memory_limit_beyond_the_machine(capsys, tmp_path, graph_text, value):
     path = tmp_path / "g.json"
     path.write_text(graph_text)
     status, out, err = run(capsys, "schedule", str(path), "--memory-limit", value)
-    one_line_error(status, out, err, "--memory-limit", "at most", value)
+    one_line_error(status, out, err, "--memory-limit", "at most", "MiB (this machine's memory)",
+                   value)
 
 
 def test_memory_error_is_one_line(capsys, monkeypatch, tmp_path, graph_text):
