@@ -29,9 +29,13 @@ $(STAMP): requirements.txt setup.py pyproject.toml
 build: venv
 	$(VPY) setup.py -q build_ext --inplace --parallel 2
 
+# On TEST_JOBS pytest-xdist workers (tests/conftest.py: a Theano compile
+# cache each); --dist loadfile keeps a file's tests, and its module-scoped
+# compiled functions, in one worker. TEST_JOBS=0: no workers, one process.
 # pytest exit 5 (no tests collected) is a failure like any other non-zero exit.
+TEST_JOBS ?= 2
 test: build
-	@$(VPY) -m pytest -q tests || { s=$$?; \
+	@$(VPY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=20 tests || { s=$$?; \
 	  if [ $$s -eq 5 ]; then echo "make test: pytest collected no tests (exit 5)" >&2; fi; \
 	  exit $$s; }
 
