@@ -17,18 +17,9 @@ import pytest
 import cases
 import lowmem
 from lowmem import Graph, GraphError
-from lowmem._cli import main
+from test_cli import run  # the CLI runner the CLI tests use
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run(capsys, *argv):
-    try:
-        status = main(list(argv))
-    except SystemExit as e:
-        status = e.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def one_line_error(status, out, err, *words):
