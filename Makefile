@@ -10,22 +10,22 @@ STAMP  := $(VENV)/.lowmem-installed
 # Keep any flags the caller gave; only add the default when none were given.
 export THEANO_FLAGS ?= blas.ldflags=
 
-.PHONY: all venv build test test-peer demo bench bench-theano bench-storage clean distclean
+.PHONY: all venv build test test-peer test-install demo bench bench-theano bench-storage clean distclean
 
 all: build
 
 venv: $(STAMP)
 
-# Dependencies, then an editable install of lowmem without compiling (this
-# registers the package and creates .venv/bin/lowmem); `build` compiles.
+# The pinned dependencies, then an editable install of lowmem, which
+# compiles the Cython extensions in place and creates .venv/bin/lowmem.
 $(STAMP): requirements.txt setup.py pyproject.toml
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --no-input -r requirements.txt
-	LOWMEM_SKIP_EXT=1 $(VPY) -m pip install --no-input --no-build-isolation --no-deps -e .
+	$(VPY) -m pip install --no-input --no-build-isolation --no-deps -e .
 	touch $@
 
-# Cythonize and compile every lowmem/*.pyx in place. Incremental: only
-# changed .pyx files (and their .pxd dependencies) are redone.
+# Recompile in place what changed since: only changed .pyx files (and
+# those whose .pxd dependencies changed) are redone.
 build: venv
 	$(VPY) setup.py -q build_ext --inplace --parallel 2
 
@@ -44,6 +44,29 @@ test: build
 # passes too few tests.
 test-peer: build
 	$(VPY) peer/run.py
+
+# `pip install .` (not editable) into a fresh venv from a copy of the
+# tracked files (a stale build/ would end up in the wheel), its build
+# dependencies pinned from requirements.txt, pip's cache reused; then the
+# `lowmem` command, run from another directory, must schedule an example.
+INSTALL_CHECK := import json, sys, lowmem; \
+  assert "site-packages" in lowmem.__file__, lowmem.__file__; \
+  r = json.load(open("out.json")); n = r["nodes"]; \
+  assert n == 36 and sorted(r["order"]) == list(range(n)), r; \
+  assert r["optimal"] and r["peak"] == r["lower_bound"] < r["default_peak"], r; \
+  print("make test-install: lowmem", lowmem.__file__, "peak", r["peak"])
+test-install:
+	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	mkdir "$$d/src" "$$d/run"; \
+	git ls-files -z | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C "$$d/src"; \
+	$(PYTHON) -m venv "$$d/venv"; \
+	"$$d/venv/bin/pip" install -q --no-input \
+	  $$(grep -oE '^(numpy|Cython|setuptools|wheel)==[^ ]+' requirements.txt); \
+	"$$d/venv/bin/pip" install -q --no-input --no-build-isolation "$$d/src"; \
+	cd "$$d/run"; \
+	"$$d/venv/bin/lowmem" schedule "$$d/src/lowmem/examples/theano_profiling_k8.json" \
+	  --json > out.json; \
+	"$$d/venv/bin/python" -c '$(INSTALL_CHECK)'
 
 demo: build
 	$(VENV)/bin/lowmem demo --out demo-output

@@ -4,35 +4,25 @@ Every ``lowmem/**/*.pyx`` becomes the extension named by its path; a new .pyx fi
 is picked up without editing this file. Metadata lives in pyproject.toml.
 Bounds checking and wraparound are left to directives in each .pyx file.
 
-LOWMEM_SKIP_EXT=1 registers the package without compiling anything (the
-Makefile's `venv` step uses it for the editable install, so that installing the
-dependencies and the console script does not depend on the .pyx files
-compiling; `make build` then runs `setup.py build_ext --inplace`).
-LOWMEM_ONLY_EXT=_storage,_search builds only those (for work on one module
-while another is mid-edit).
+    pip install --no-build-isolation -e .    # editable, compiled in place
+    python setup.py build_ext --inplace      # incremental in-place rebuild
+    pip install .                            # a wheel with the compiled extensions
 """
 import glob
 import os
 
+import numpy
+from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def extensions():
-    if os.environ.get("LOWMEM_SKIP_EXT"):
-        return []
-    import numpy
-    from Cython.Build import cythonize
-
-    only = [s for s in os.environ.get("LOWMEM_ONLY_EXT", "").split(",") if s]
     exts = []
     for pyx in sorted(glob.glob(os.path.join("lowmem", "**", "*.pyx"), root_dir=HERE,
                                 recursive=True)):
         module = os.path.splitext(pyx)[0].replace(os.sep, ".")
-        stem = module.rsplit(".", 1)[1]
-        if only and stem not in only:
-            continue
         exts.append(Extension(
             module,
             [pyx],
