@@ -32,6 +32,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from lowmem._units import mib
+
 import lowmem
 
 from . import zoo
@@ -119,10 +121,6 @@ def measure(schedule, graph, time_limit, memory_limit, repeats):
 
 
 # ================================================================ formatting
-def mib(n):
-    return "" if n is None else f"{n / MiB:,.2f}"
-
-
 def secs(x):
     if x is None:
         return ""

@@ -45,6 +45,7 @@ from functools import partial
 import lowmem
 from lowmem._graph import NO_ALIAS
 from lowmem._orders import dfs_postorder
+from lowmem._units import human_bytes
 
 ITEMSIZE = {"float32": 4, "float64": 8, "int32": 4, "int64": 8, "int8": 1, "uint8": 1}
 KiB, MiB = 1024, 1024 * 1024
@@ -804,10 +805,6 @@ def all_graphs(include_large=False):
 
 
 # =================================================================== main
-def _fmt_bytes(n):
-    return f"{n / MiB:,.2f} MiB" if n >= MiB else f"{n / KiB:,.1f} KiB"
-
-
 def write_examples(folder=None):
     folder = folder or os.path.join(os.path.dirname(lowmem.__file__), "examples")
     os.makedirs(folder, exist_ok=True)
@@ -823,7 +820,7 @@ def write_examples(folder=None):
             f.write("\n")
         back = lowmem.load(path)
         assert back.to_dict() == g.to_dict(), fname
-        print(f"wrote {path}: {g.n_nodes} nodes, default peak {_fmt_bytes(lowmem.peak(g))}")
+        print(f"wrote {path}: {g.n_nodes} nodes, default peak {human_bytes(lowmem.peak(g))}")
 
 
 def check():
@@ -845,8 +842,8 @@ def check():
             print(f"{name}: skipped ({e})")
             continue
         model = lowmem.peak(g, order)
-        print(f"{name}: {g.n_nodes} nodes, default {_fmt_bytes(lowmem.peak(g))}, "
-              f"dfs {_fmt_bytes(lowmem.peak(g, dfs_order(g)))}, minimum {_fmt_bytes(pk)}"
+        print(f"{name}: {g.n_nodes} nodes, default {human_bytes(lowmem.peak(g))}, "
+              f"dfs {human_bytes(lowmem.peak(g, dfs_order(g)))}, minimum {human_bytes(pk)}"
               + ("" if model == pk else f"  MISMATCH: model gives {model} for that order"))
         ok &= model == pk
     return ok
@@ -858,7 +855,7 @@ def summary(include_large):
         g = build()
         assert g.name == name, (g.name, name)
         print(f"{family:12} {name:32} {g.n_nodes:6d} {g.n_vars:6d} "
-              f"{_fmt_bytes(lowmem.peak(g)):>14} {_fmt_bytes(lowmem.peak(g, dfs_order(g))):>14}")
+              f"{human_bytes(lowmem.peak(g)):>14} {human_bytes(lowmem.peak(g, dfs_order(g))):>14}")
 
 
 def main(argv=None):

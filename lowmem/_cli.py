@@ -19,6 +19,7 @@ import os
 import sys
 import time
 
+from ._units import format_bytes
 from ._graph import BYTES_LIMIT, DEFAULT_MAX_INPUT_BYTES, GraphError, load
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
@@ -251,22 +252,6 @@ def _safe(text):
 
 
 # ----------------------------------------------------------------- output
-_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
-
-
-def format_bytes(n):
-    """'4.01 MiB (4,202,496 B)'; plain '512 B' below 1 KiB."""
-    n = int(n)
-    if abs(n) < 1024:
-        return f"{n:,} B"
-    value, unit = float(n), "B"
-    for unit in _UNITS:
-        value /= 1024
-        if abs(value) < 1024:
-            break
-    return f"{value:.2f} {unit} ({n:,} B)"
-
-
 def _reduction(default, best):
     return 0.0 if default <= 0 else 100.0 * (default - best) / default
 
@@ -386,7 +371,7 @@ def _cmd_demo(args, out):
         except OSError as e:
             raise _BadInput(f"--out: cannot create {args.out}: {e.strerror or e}") from None
     try:
-        from .theano.demo import run_demo
+        from .theano._demo import run_demo
     except ImportError as e:
         raise _BadInput(f"cannot import Theano: {e}") from None
     return run_demo(out_dir=args.out, time_limit=time_limit, model=args.model,

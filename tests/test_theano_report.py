@@ -12,7 +12,8 @@ import theano
 import theano.tensor as T
 
 from lowmem._orders import dfs_postorder
-from lowmem.theano._report import both, human, walk
+from lowmem._units import format_bytes as both, human_bytes as human
+from lowmem.theano._report import walk
 from test_theano_equal import inplace_graph, mlp_train
 
 

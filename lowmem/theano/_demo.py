@@ -29,6 +29,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from .._units import human_bytes
+
 EXIT_OK, EXIT_DIFFERENT = 0, 1
 DEFAULT_MODEL = "unet"
 PLOT_NAME = "lowmem_demo_{model}.png"
@@ -144,10 +146,6 @@ def differences(a, b):
 
 
 # ------------------------------------------------------------ reporting
-def _fmt(n):
-    return f"{n / MiB:,.2f} MiB"
-
-
 def _fallback_report(f):
     """A short report from the plan, used when lowmem.theano._report is
     not available."""
@@ -155,9 +153,9 @@ def _fallback_report(f):
     s = plan.schedule
     g = plan.translation.graph
     lines = [f"graph: {g.name} ({g.n_nodes} nodes, {g.n_vars} variables)",
-             f"toposort peak:          {_fmt(s.default_peak)}",
-             f"depth-first (C VM) peak: {_fmt(s.heuristic_peaks.get('dfs', 0))}",
-             f"lowmem peak:            {_fmt(s.peak)}  (lower bound {_fmt(s.lower_bound)}, "
+             f"toposort peak:          {human_bytes(s.default_peak)}",
+             f"depth-first (C VM) peak: {human_bytes(s.heuristic_peaks.get('dfs', 0))}",
+             f"lowmem peak:            {human_bytes(s.peak)}  (lower bound {human_bytes(s.lower_bound)}, "
              f"{'proven optimal' if s.optimal else 'not proven optimal'})",
              f"scheduled in {plan.schedule_seconds:.3f} s after a recording call of "
              f"{plan.record_seconds:.3f} s"]
@@ -196,14 +194,14 @@ def peaks_table(modelled, default_run, lowmem_run):
              f"{'measured':>12}  measured/predicted"]
     for name, pred, meas in rows:
         ratio = meas / pred if pred else float("nan")
-        lines.append(f"{name:<{w}}  {_fmt(pred):>12}  {_fmt(meas):>12}  {ratio:.4f}")
+        lines.append(f"{name:<{w}}  {human_bytes(pred):>12}  {human_bytes(meas):>12}  {ratio:.4f}")
 
     def saving(a, b):
         return 100.0 * (a - b) / a if a else 0.0
     lines.append(f"{'lowmem saves':<{w}}  {saving(d_pred, l_pred):>11.1f}%  "
                  f"{saving(d_meas, l_meas):>11.1f}%")
     lines.append(f"(predicted: lowmem's memory model with the recorded sizes and workspace; "
-                 f"Theano's toposort order would peak at {_fmt(modelled.toposort)})")
+                 f"Theano's toposort order would peak at {human_bytes(modelled.toposort)})")
     return lines
 
 

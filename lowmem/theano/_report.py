@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import _model as model
 from .._orders import dfs_postorder
+from .._units import exact_bytes, format_bytes, human_bytes
 from ._measure import plan_of, theano_vm_graph
 
 DEFAULT_STEPS = 20          # steps listed by str(): the first ones, then the peak region
@@ -27,26 +28,6 @@ LARGEST = 8                 # buffers / workspace nodes listed
 
 
 # ----------------------------------------------------------------- format
-def human(nbytes):
-    """'4.02 MiB' (binary units; bytes below 1 KiB)."""
-    n = float(nbytes)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{int(n)} B" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
-    return f"{n:.2f} TiB"     # pragma: no cover
-
-
-def exact(nbytes):
-    """'4,210,880 B'."""
-    return f"{int(nbytes):,} B"
-
-
-def both(nbytes):
-    """'4.02 MiB (4,210,880 B)'."""
-    return f"{human(nbytes)} ({exact(nbytes)})" if abs(nbytes) >= 1024 else exact(nbytes)
-
-
 def _seconds(s):
     return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
 
@@ -154,8 +135,8 @@ class Report:
 
     # -- text
     def headline(self):
-        return (f"peak {human(self.peak)} (toposort {human(self.toposort_peak)}, "
-                f"default C VM order {human(self.default_vm_peak)})")
+        return (f"peak {human_bytes(self.peak)} (toposort {human_bytes(self.toposort_peak)}, "
+                f"default C VM order {human_bytes(self.default_vm_peak)})")
 
     def storage_text(self):
         s = self.storage
@@ -167,7 +148,7 @@ class Report:
             line += (f"; {s['untried']} hand-offs not tried (an op not yet seen writing into "
                      f"a handed array, at a step with no room under the peak for it not to)")
         if s["kept"]:
-            line += (f"; {s['kept']} small arrays ({exact(s['retained'])}) kept between calls")
+            line += (f"; {s['kept']} small arrays ({exact_bytes(s['retained'])}) kept between calls")
         if s["not_honouring"]:
             line += f"; not sharing into {', '.join(s['not_honouring'])} (replace their output)"
         return line
@@ -181,22 +162,22 @@ class Report:
         lines = [f"lowmem memory report: {self.name} ({self.n_nodes} nodes; bytes of the "
                  f"arrays the function allocates: inputs, shared values, constants are free)",
                  self.headline(),
-                 f"  bytes: peak {exact(self.peak)} (toposort {exact(self.toposort_peak)}, "
-                 f"default C VM order {exact(self.default_vm_peak)})"]
+                 f"  bytes: peak {exact_bytes(self.peak)} (toposort {exact_bytes(self.toposort_peak)}, "
+                 f"default C VM order {exact_bytes(self.default_vm_peak)})"]
         if self.default_vm_theano_peak != self.default_vm_peak:
             lines.append(f"  the default C VM keeps outputs nothing reads until the call ends: "
-                         f"it peaks at {both(self.default_vm_theano_peak)}")
+                         f"it peaks at {format_bytes(self.default_vm_theano_peak)}")
         why = "time limit reached" if self.timed_out else "search ended"
         proof = ("proven optimal" if self.optimal else
-                 f"not proven optimal ({why}; at most {both(self.peak - self.lower_bound)} "
+                 f"not proven optimal ({why}; at most {format_bytes(self.peak - self.lower_bound)} "
                  f"above the optimum)")
-        lines.append(f"lower bound {both(self.lower_bound)}: {proof}")
+        lines.append(f"lower bound {format_bytes(self.lower_bound)}: {proof}")
         for label, ref in (("the default C VM order", self.default_vm_peak),
                            ("toposort", self.toposort_peak)):
             if ref > 0:
-                lines.append(f"saves {human(ref - self.peak)} = {exact(ref - self.peak)} "
+                lines.append(f"saves {human_bytes(ref - self.peak)} = {exact_bytes(ref - self.peak)} "
                              f"({100.0 * (ref - self.peak) / ref:.1f}%) against {label}")
-        ws = (f"workspace measured: {both(self.total_workspace)} in all"
+        ws = (f"workspace measured: {format_bytes(self.total_workspace)} in all"
               if self.workspace_measured else
               "workspace NOT measured (planned from example inputs): counted as 0")
         lines.append(f"search {_seconds(self.search_seconds)} (planning "
@@ -213,21 +194,21 @@ class Report:
         p = self.steps[self.peak_step] if self.steps else None
         if p is not None:
             lines.append(f"Largest buffers live at the peak (step {p.index}, {_clip(p.name, 60)},"
-                         f" {both(p.memory)}):")
+                         f" {format_bytes(p.memory)}):")
             for b in self.peak_buffers[:LARGEST]:
                 made = f"made at step {b.step}" if b.step >= 0 else "not run"
-                lines.append(f"  {human(b.nbytes):>11}  {exact(b.nbytes):>15}  "
+                lines.append(f"  {human_bytes(b.nbytes):>11}  {exact_bytes(b.nbytes):>15}  "
                              f"{_clip(b.describe(), 70)}  ({made})")
             if len(self.peak_buffers) > LARGEST:
                 rest = self.peak_buffers[LARGEST:]
-                lines.append(f"  ... and {len(rest)} smaller, {both(sum(b.nbytes for b in rest))}")
+                lines.append(f"  ... and {len(rest)} smaller, {format_bytes(sum(b.nbytes for b in rest))}")
             if p.workspace:
-                lines.append(f"  + the node's workspace {both(p.workspace)}")
+                lines.append(f"  + the node's workspace {format_bytes(p.workspace)}")
         lines.append("")
         if self.largest_workspace:
             lines.append("Largest workspace (scratch a node allocates and frees while it runs):")
             for nbytes, step, s in self.largest_workspace[:LARGEST]:
-                lines.append(f"  {human(nbytes):>11}  {exact(nbytes):>15}  step {step:>4}  "
+                lines.append(f"  {human_bytes(nbytes):>11}  {exact_bytes(nbytes):>15}  step {step:>4}  "
                              f"{_clip(s.name, 70)}")
         else:
             lines.append("Largest workspace: none" + ("" if self.workspace_measured
@@ -265,12 +246,12 @@ class Report:
             prev = t
             s = self.steps[t]
             mark = "*" if t == self.peak_step else " "
-            freed = ", ".join(f"{_clip(b.name, 40)}@{b.step} {human(b.nbytes)}"
+            freed = ", ".join(f"{_clip(b.name, 40)}@{b.step} {human_bytes(b.nbytes)}"
                               for b in s.freed[:3])
             if len(s.freed) > 3:
-                freed += f", +{len(s.freed) - 3} more ({human(sum(b.nbytes for b in s.freed[3:]))})"
-            ws = f" ws {human(s.workspace)}" if s.workspace else ""
-            lines.append(f" {mark}{t:>5}  {human(s.memory):>11}  {_clip(s.name + ws, 58):<58} "
+                freed += f", +{len(s.freed) - 3} more ({human_bytes(sum(b.nbytes for b in s.freed[3:]))})"
+            ws = f" ws {human_bytes(s.workspace)}" if s.workspace else ""
+            lines.append(f" {mark}{t:>5}  {human_bytes(s.memory):>11}  {_clip(s.name + ws, 58):<58} "
                          f"{freed or '-'}")
         if shown and shown[-1] != n - 1:
             lines.append(f"  {'...':>5}")
@@ -377,14 +358,14 @@ def write_plot(r, path):
     styles = {"lowmem": dict(color="tab:green", lw=2.0),
               "toposort": dict(color="tab:gray", lw=1.2, ls="--"),
               "default C VM": dict(color="tab:blue", lw=1.2, ls=":")}
-    labels = {"lowmem": f"lowmem order (peak {human(r.peak)})",
-              "toposort": f"toposort (peak {human(r.toposort_peak)})",
-              "default C VM": f"default C VM order (peak {human(r.default_vm_peak)})"}
+    labels = {"lowmem": f"lowmem order (peak {human_bytes(r.peak)})",
+              "toposort": f"toposort (peak {human_bytes(r.toposort_peak)})",
+              "default C VM": f"default C VM order (peak {human_bytes(r.default_vm_peak)})"}
     for name, tl in r.timelines.items():
         ax.step(np.arange(len(tl)), np.asarray(tl) / scale, where="mid",
                 label=labels.get(name, name), **styles.get(name, {}))
     ax.axhline(r.lower_bound / scale, color="tab:red", lw=0.8, ls="-.",
-               label=f"lower bound ({human(r.lower_bound)})")
+               label=f"lower bound ({human_bytes(r.lower_bound)})")
     ax.set_xlabel("step")
     ax.set_ylabel(f"bytes in use ({unit})")
     ax.set_title(f"{r.name}: memory per step ({r.n_nodes} nodes)")
