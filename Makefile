@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.lowmem-installed
 # Keep any flags the caller gave; only add the default when none were given.
 export THEANO_FLAGS ?= blas.ldflags=
 
-.PHONY: all venv build test test-peer test-install demo bench bench-theano bench-storage clean distclean
+.PHONY: all venv build test test-peer test-install demo bench bench-scale bench-theano bench-storage clean distclean
 
 all: build
 
@@ -73,6 +73,9 @@ demo: build
 
 bench: build
 	$(VPY) -m benchmarks.run
+
+bench-scale: build
+	$(VPY) -m benchmarks.run_scale --large-zoo
 
 bench-theano: build
 	$(VPY) -m benchmarks.run_theano
