@@ -2,8 +2,8 @@
 """Fast evaluation of orders and greedy list-scheduling heuristics.
 
 They give the search its first upper bound and are the baselines it is
-measured against. Each runs in O(k * r * d): k steps, each scoring the r
-ready nodes at O(d) per node (d = buffers a node reads or makes).
+measured against. ``evaluate`` is O(k + edges + reads + makes); each greedy
+heuristic O((k + edges + reads + makes) log k), see :func:`greedy`.
 """
 
 import numpy as np
@@ -48,6 +48,71 @@ def evaluate(CoreProblem prob not None, order):
     return int(peak)
 
 
+cdef struct Entry:
+    int64_t key1            # the rule's first key (smaller runs first)
+    int64_t key2            # its tie-break
+    int64_t node            # last tie-break: the lowest node
+    int64_t version         # valid while it equals the node's version
+
+
+cdef inline bint entry_less(const Entry* x, const Entry* y) noexcept nogil:
+    if x.key1 != y.key1:
+        return x.key1 < y.key1
+    if x.key2 != y.key2:
+        return x.key2 < y.key2
+    return x.node < y.node
+
+
+cdef inline void heap_push(Entry* heap, Py_ssize_t* size, Entry e) noexcept nogil:
+    cdef Py_ssize_t i = size[0], parent
+    size[0] += 1
+    while i > 0:
+        parent = (i - 1) >> 1
+        if not entry_less(&e, &heap[parent]):
+            break
+        heap[i] = heap[parent]
+        i = parent
+    heap[i] = e
+
+
+cdef inline Entry heap_pop(Entry* heap, Py_ssize_t* size) noexcept nogil:
+    cdef Entry top = heap[0], last
+    cdef Py_ssize_t n, i = 0, c
+    size[0] -= 1
+    n = size[0]
+    if n > 0:
+        last = heap[n]
+        while True:
+            c = 2 * i + 1
+            if c >= n:
+                break
+            if c + 1 < n and entry_less(&heap[c + 1], &heap[c]):
+                c += 1
+            if not entry_less(&heap[c], &last):
+                break
+            heap[i] = heap[c]
+            i = c
+        heap[i] = last
+    return top
+
+
+cdef inline Entry greedy_entry(const Problem* P, const State* S, Py_ssize_t n,
+                               bint by_freed, int64_t* version) noexcept nogil:
+    """A fresh heap entry for ready node n: its keys in the current state.
+    Step memory is live + alloc + ws and live is the same for every ready
+    node, so alloc + ws orders them as step memory does."""
+    cdef Entry e
+    cdef int64_t d = net_change(P, S, n), m = P.alloc[n] + P.ws[n]
+    if by_freed:
+        e.key1, e.key2 = d, m
+    else:
+        e.key1, e.key2 = m, d
+    e.node = n
+    version[n] += 1
+    e.version = version[n]
+    return e
+
+
 def greedy(CoreProblem prob not None, int rule):
     """List scheduling: at each step run the best ready node under `rule`.
 
@@ -55,16 +120,28 @@ def greedy(CoreProblem prob not None, int rule):
     by least step memory. LEAST_MEMORY: least step memory, ties by most
     freed minus allocated. Further ties go to the lowest (earliest listed)
     node. Returns (order, peak).
+
+    The ready nodes sit in a binary heap keyed by (rule key, tie-break,
+    node). A ready node's step memory differs from the others' by its
+    alloc + ws only, which is fixed; its freed-minus-allocated changes only
+    when one of its input buffers is left with one unrun reader (then that
+    reader frees it), at most once per buffer. That reader (the XOR of the
+    buffer's unrun readers) gets a new entry with a new version, and stale
+    entries are skipped when popped (lazy deletion): at most k + nb
+    entries, O((k + edges + reads + makes) log k) in all.
     """
     cdef Problem P = prob.P
     cdef State S
     order_arr = np.empty(P.k, dtype=np.int64)
-    ready_arr = np.empty(max(P.k, 1), dtype=np.int64)
-    cdef int64_t[::1] order = order_arr
-    cdef int64_t[::1] ready = ready_arr
-    cdef Py_ssize_t t, i, j, s, n, best_i, n_ready = 0, scheduled = 0
-    cdef int64_t peak = 0, m, d, best_m, best_d
-    cdef bint better
+    version_arr = np.zeros(max(P.k, 1), dtype=np.int64)
+    xor_arr = np.zeros(max(P.nb, 1), dtype=np.int64)
+    heap_arr = np.empty((P.k + P.nb + 1) * sizeof(Entry), dtype=np.uint8)
+    cdef int64_t[::1] order = order_arr, version = version_arr, unrun_xor = xor_arr
+    cdef unsigned char[::1] heap_bytes = heap_arr
+    cdef Entry* heap = <Entry*>&heap_bytes[0]
+    cdef Entry e
+    cdef Py_ssize_t t, j, s, n, r, size = 0, scheduled = 0
+    cdef int64_t peak = 0, b
     cdef bint by_freed = rule == FREED_MINUS_ALLOCATED
     if rule not in (FREED_MINUS_ALLOCATED, LEAST_MEMORY):
         raise ValueError(f"unknown greedy rule {rule!r}")
@@ -73,40 +150,38 @@ def greedy(CoreProblem prob not None, int rule):
     try:
         with nogil:
             for n in range(P.k):
+                for j in range(P.use_ptr[n], P.use_ptr[n + 1]):
+                    unrun_xor[P.use_idx[j]] ^= n
+            for n in range(P.k):
                 if P.pred_count[n] == 0:
-                    ready[n_ready] = n
-                    n_ready += 1
+                    heap_push(heap, &size, greedy_entry(&P, &S, n, by_freed, &version[0]))
             for t in range(P.k):
-                if n_ready == 0:
+                n = -1
+                while size > 0:
+                    e = heap_pop(heap, &size)
+                    if e.version == version[e.node] and not bit_get(S.done, e.node):
+                        n = e.node
+                        break
+                if n < 0:
                     break                   # a cycle: reported below
-                best_i = 0
-                best_m = best_d = 0
-                for i in range(n_ready):
-                    n = ready[i]
-                    m = step_memory(&P, &S, n)
-                    d = net_change(&P, &S, n)
-                    if i == 0:
-                        better = True
-                    elif by_freed:
-                        better = d < best_d or (d == best_d and (
-                            m < best_m or (m == best_m and n < ready[best_i])))
-                    else:
-                        better = m < best_m or (m == best_m and (
-                            d < best_d or (d == best_d and n < ready[best_i])))
-                    if better:
-                        best_i, best_m, best_d = i, m, d
-                n = ready[best_i]
-                n_ready -= 1
-                ready[best_i] = ready[n_ready]
-                peak = max(peak, best_m)
+                peak = max(peak, step_memory(&P, &S, n))
                 run_node(&P, &S, n)
                 order[t] = n
                 scheduled += 1
+                for j in range(P.use_ptr[n], P.use_ptr[n + 1]):
+                    b = P.use_idx[j]
+                    unrun_xor[b] ^= n
+                    # CoreProblem checked pending == distinct readers: at 1,
+                    # the XOR is the one reader left, which now frees b.
+                    if S.pending[b] == 1:
+                        r = unrun_xor[b]
+                        if 0 <= r < P.k and bit_get(S.ready, r):
+                            heap_push(heap, &size, greedy_entry(&P, &S, r, by_freed,
+                                                                &version[0]))
                 for j in range(P.succ_ptr[n], P.succ_ptr[n + 1]):
                     s = P.succ_idx[j]
                     if S.predleft[s] == 0:
-                        ready[n_ready] = s
-                        n_ready += 1
+                        heap_push(heap, &size, greedy_entry(&P, &S, s, by_freed, &version[0]))
     finally:
         state_free(&S)
     if scheduled < P.k:

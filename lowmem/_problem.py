@@ -55,16 +55,34 @@ class BufferTables:
         return len(self.node_alloc)
 
 
+def alias_roots(graph):
+    """root[v]: the variable whose storage v lives in (v itself unless v is
+    an aliased output; else the root of the input it aliases).
+
+    Pointer jumping: each round replaces every unresolved link by its link's
+    link, halving every chain, so a chain of length L takes ceil(log2 L)
+    rounds over the variables not yet resolved: O(nv log L) vectorised work
+    (a chain of 100,000 views: 17 rounds), however the chains run.
+    """
+    nv = graph.n_vars
+    aliased = graph.var_alias_kind != NO_ALIAS
+    root = np.where(aliased, graph.var_alias_of, np.arange(nv, dtype=np.int64))
+    todo = np.flatnonzero(aliased)
+    # Aliases point to inputs of the aliasing node, made by earlier nodes:
+    # no cycles (Graph checks the listed order), so ~log2(nv) rounds end it.
+    for _ in range(max(nv, 1).bit_length() + 1):
+        todo = todo[aliased[root[todo]]]
+        if not len(todo):
+            return root
+        root[todo] = root[root[todo]]
+    raise AssertionError("alias links form a cycle")     # Graph rules this out
+
+
 def buffer_tables(graph):
-    """Build the :class:`BufferTables` of `graph` in O(nodes + edges)."""
+    """Build the :class:`BufferTables` of `graph` in O((nodes + edges) +
+    variables * log(longest alias chain)) (see :func:`alias_roots`)."""
     nv, n_nodes = graph.n_vars, graph.n_nodes
-    # Resolve alias chains to the root variable owning the storage: each
-    # round follows one more link (chains are short in practice).
-    root = np.arange(nv, dtype=np.int64)
-    aliased = np.flatnonzero(graph.var_alias_kind != NO_ALIAS)
-    while len(aliased):
-        root[aliased] = root[graph.var_alias_of[aliased]]
-        aliased = aliased[graph.var_alias_kind[root[aliased]] != NO_ALIAS]
+    root = alias_roots(graph)
     owned = (graph.var_producer >= 0) & (graph.var_alias_kind == NO_ALIAS)
     buf_of_root = np.full(nv, -1, dtype=np.int64)
     buf_vars = np.flatnonzero(owned)

@@ -182,10 +182,11 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
     -------
     Schedule
 
-    Complexity: O(nodes + edges) to build the tables, the depth-first
-    order and the segments; per segment of k nodes O(k + its edges) to cut
-    and check it, O(k * r * d) per greedy heuristic with r ready nodes of
-    degree d, O(k) for the working-set bounds and, on segments of at most
+    Complexity: O(nodes + edges) to build the tables (plus
+    O(variables * log of the longest alias chain) for the alias roots), the
+    depth-first order and the segments; per segment of k nodes O(k + its
+    edges) to cut and check it, O((k + its edges) log k) per greedy
+    heuristic, O(k) for the working-set bounds and, on segments of at most
     16,384 nodes (REACHABILITY_BYTES of tables), O(k^2/64 * d) word
     operations for the reachability bounds while time remains; then branch
     and bound, exponential in the worst case but bounded by `time_limit`.

@@ -111,6 +111,30 @@ class Model:
         return max(t) if t else 0
 
 
+def greedy_order(graph, rule):
+    """The list-scheduling heuristics of ``lowmem.schedule``, written from
+    their rule with :class:`Model` (quadratic; small graphs only): at each
+    step run the ready node with the smallest key, where change = live
+    bytes after it minus before it and step = its step memory:
+    ``"greedy"`` (most freed minus allocated first): (change, step, node);
+    ``"lpmf"`` (least memory first): (step, change, node).
+    Returns (order, peak)."""
+    m = Model(graph)
+    done, order, peak = 0, [], 0
+    for _ in range(m.n):
+        live = m.live(done)
+
+        def key(n):
+            step, change = m.step(done, n), m.live(done | 1 << n) - live
+            return (change, step, n) if rule == "greedy" else (step, change, n)
+
+        n = min(m.ready(done), key=key)
+        peak = max(peak, m.step(done, n))
+        order.append(n)
+        done |= 1 << n
+    return order, peak
+
+
 def count_orders(graph, cap=None):
     """Number of valid orders (linear extensions); stops counting above `cap`."""
     m = Model(graph)
