@@ -12,13 +12,16 @@ standard input, with a size cap) and :meth:`Graph.to_json` writes it.
 
 import gzip
 import json
+import operator
 import os
+import re
 import reprlib
 import stat
 import sys
 import zlib
 from collections import deque
-from itertools import chain
+from collections.abc import Sequence
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -36,6 +39,8 @@ DEFAULT_MAX_INPUT_BYTES = 2**30
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
+_FIRST_FEED = 256
+_NONZERO = re.compile(rb"[^\0]")
 
 TOP_FIELDS = frozenset(("format", "version", "name", "variables", "nodes", "outputs",
                         "orderings", "meta"))
@@ -64,6 +69,52 @@ def _show(x):
         return _repr.repr(x)
     except (ValueError, RecursionError):      # int too long for str(); absurd depth
         return f"<{type(x).__name__}>"
+
+
+def _printable(text):
+    """`text` printable on one line of any terminal: control characters
+    (a newline in a file name), lone surrogates (valid in JSON strings) and
+    other unprintables escaped as in a Python string literal. O(len(text))."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+class _Names(Sequence):
+    """The names of a graph's nodes or variables: those the file gives, and
+    `prefix` + index for the others, made when asked. A list of millions of
+    default names would cost ~60 bytes each; this holds one shared None.
+    Reads like a list (indexing, slices, iteration, == with a list)."""
+
+    __slots__ = ("_raw", "_prefix")
+
+    def __init__(self, raw, prefix):
+        self._raw, self._prefix = raw, prefix
+
+    def __len__(self):
+        return len(self._raw)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self._raw)))]
+        name = self._raw[i]
+        return f"{self._prefix}{operator.index(i) % len(self._raw)}" if name is None else name
+
+    def __iter__(self):
+        prefix = self._prefix
+        for i, name in enumerate(self._raw):
+            yield f"{prefix}{i}" if name is None else name
+
+    def __eq__(self, other):
+        if isinstance(other, (list, tuple, _Names)):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self):
+        return repr(list(self))
 
 
 def _csr(rows):
@@ -97,12 +148,21 @@ def _int_array(values, nv):
     return arr
 
 
+def _id_lists(values):
+    """`values` (lists or None) with None as a shared empty tuple (no
+    per-node objects); None if some value is neither."""
+    types = set(map(type, values))
+    if not types <= {list, _NONE}:
+        return None
+    return [x or () for x in values] if _NONE in types else values
+
+
 def _names(raw, prefix):
     """Names from optional string fields (None = absent -> prefix + index);
     None if some name is not a string."""
     if not _types_within(raw, {str, _NONE}):
         return None
-    return [f"{prefix}{i}" if x is None else x for i, x in enumerate(raw)]
+    return _Names(raw, prefix)
 
 
 class Graph:
@@ -186,7 +246,7 @@ class Graph:
         types = set(map(type, variables))
         if types <= {int}:
             sizes = variables
-            names, dtypes, shapes = [f"v{v}" for v in range(nv)], [None] * nv, [None] * nv
+            names, dtypes, shapes = _Names([None] * nv, "v"), [None] * nv, [None] * nv
         elif types <= {dict, int}:
             if int in types:
                 variables = [e if type(e) is dict else {"size": e} for e in variables]
@@ -215,7 +275,8 @@ class Graph:
         """Per-entry path: any integer type, tuples; raises on the first bad entry."""
         nv = len(variables)
         self.var_size = np.zeros(nv, dtype=np.int64)
-        self.var_names, self.var_dtypes, self.var_shapes = [], [], []
+        raw_names = []
+        self.var_names, self.var_dtypes, self.var_shapes = _Names(raw_names, "v"), [], []
         for v, entry in enumerate(variables):
             if _is_int(entry):
                 entry = {"size": int(entry)}
@@ -237,7 +298,7 @@ class Graph:
             if size >= BYTES_LIMIT:
                 raise GraphError(f"{label}: size {_show(size)} is too large (at most 2**62 - 1)")
             self.var_size[v] = size
-            self.var_names.append(f"v{v}" if name is None else name)
+            raw_names.append(name)
             dtype = entry.get("dtype")
             if dtype is not None and not isinstance(dtype, str):
                 raise GraphError(f"{label}: dtype must be a string, got {_show(dtype)}")
@@ -276,21 +337,24 @@ class Graph:
         nv, nn = len(self.var_size), len(nodes)
         if not _types_within(nodes, {dict}):
             return False
-        if not set(chain.from_iterable(nodes)) <= NODE_FIELDS:
+        keys = set(chain.from_iterable(nodes))
+        if not keys <= NODE_FIELDS:
             return False
-        names = _names([d.get("name") for d in nodes], "node")
-        ins = [d.get("inputs") for d in nodes]
-        outs = [d.get("outputs") for d in nodes]
-        work = [d.get("workspace") for d in nodes]
-        if (names is None or not _types_within(ins, {list, _NONE})
-                or not _types_within(outs, {list, _NONE})
-                or not _types_within(work, {int, _NONE})):
+
+        def field(key):
+            """Every node's `key` (None where absent), in one C-level pass."""
+            return list(map(dict.get, nodes, repeat(key, nn))) if key in keys else [None] * nn
+
+        names = _names(field("name"), "node")
+        ins, outs = _id_lists(field("inputs")), _id_lists(field("outputs"))
+        work = field("workspace")
+        if names is None or ins is None or outs is None or not _types_within(work, {int, _NONE}):
             return False
-        ins = [x if x is not None else [] for x in ins]
-        outs = [x if x is not None else [] for x in outs]
         in_idx = _int_array(list(chain.from_iterable(ins)), nv)
         out_idx = _int_array(list(chain.from_iterable(outs)), nv)
-        workspace = _int_array([0 if w is None else w for w in work], BYTES_LIMIT)
+        workspace = _int_array([w or 0 for w in work] if "workspace" in keys else [0] * nn,
+                               BYTES_LIMIT)
+        del work
         if in_idx is None or out_idx is None or workspace is None:
             return False
         if len(out_idx) and np.bincount(out_idx, minlength=nv).max() > 1:
@@ -305,16 +369,18 @@ class Graph:
         self.node_workspace = workspace
         self.in_ptr, self.in_idx, self.out_ptr, self.out_idx = in_ptr, in_idx, out_ptr, out_idx
         # Few nodes have aliases: the per-alias rules run for those only.
-        for n, aliases in enumerate(d.get("aliases") for d in nodes):
-            if aliases is not None:
-                self._init_aliases(self._node_label(n), aliases, ins[n], outs[n])
+        if "aliases" in keys:
+            for n, aliases in enumerate(field("aliases")):
+                if aliases is not None:
+                    self._init_aliases(self._node_label(n), aliases, ins[n], outs[n])
         return True
 
     def _nodes_general(self, nodes):
         """Per-node path: any integer type, tuples; raises on the first bad node."""
         nv, nn = len(self.var_size), len(nodes)
         self.node_workspace = np.zeros(nn, dtype=np.int64)
-        self.node_names = []
+        raw_names = []
+        self.node_names = _Names(raw_names, "node")
         ins, outs = [], []
         for n, node in enumerate(nodes):
             if not isinstance(node, dict):
@@ -325,7 +391,7 @@ class Graph:
             name = node.get("name")
             if name is not None and not isinstance(name, str):
                 raise GraphError(f"node {n}: name must be a string, got {_show(name)}")
-            self.node_names.append(f"node{n}" if name is None else name)
+            raw_names.append(name)
             label = self._node_label(n)
             node_in, node_out = node.get("inputs"), node.get("outputs")
             node_in = [] if node_in is None else node_in
@@ -359,14 +425,21 @@ class Graph:
     def _init_aliases(self, label, aliases, node_in, node_out):
         if not isinstance(aliases, dict):
             raise GraphError(f"{label}: 'aliases' must be an object")
+        seen = set()
         for key, spec in aliases.items():
-            # JSON keys are strings: decimal digits only ("1", not " 1" or "+1").
-            if isinstance(key, str) and key.isascii() and key.isdigit() and len(key) < 19:
+            # JSON keys are strings: canonical decimal numbers only ("1", not
+            # " 1", "+1" or "01": one spelling per position).
+            if (isinstance(key, str) and key.isascii() and key.isdigit() and len(key) < 19
+                    and (key == "0" or key[0] != "0")):
                 pos = int(key)
             elif _is_int(key):
                 pos = int(key)
             else:
-                raise GraphError(f"{label}: alias key {_show(key)} is not an output position")
+                raise GraphError(f"{label}: alias key {_show(key)} is not an output position "
+                                 "(a decimal number without leading zeros)")
+            if pos in seen:         # 0 and "0" in a dict built in Python
+                raise GraphError(f"{label}: two aliases for output position {pos}")
+            seen.add(pos)
             if not 0 <= pos < len(node_out):
                 raise GraphError(f"{label}: alias for missing output position {_show(pos)}")
             if not isinstance(spec, dict) or set(spec) != {"input", "kind"}:
@@ -532,7 +605,13 @@ class Graph:
         return out
 
     def to_json(self, indent=None):
-        return json.dumps(self.to_dict(), indent=indent)
+        """The graph as JSON text (RFC 8259: GraphError if `meta` holds a
+        NaN or an infinity, which JSON cannot represent)."""
+        try:
+            return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+        except ValueError:
+            raise GraphError("'meta' holds NaN or an infinity, which JSON cannot "
+                             "represent") from None
 
     def save(self, path):
         """Write the graph as UTF-8 JSON; gzipped when `path` ends in ``.gz``."""
@@ -563,21 +642,26 @@ class Graph:
 
     @classmethod
     def from_json(cls, text, *, max_bytes=DEFAULT_MAX_INPUT_BYTES):
-        """A graph from JSON text: a str, or bytes (UTF-8, possibly gzipped;
-        `max_bytes` caps the decompressed size). O(size of the text)."""
+        """A graph from JSON text: a str, or bytes (UTF-8, possibly gzipped).
+
+        `max_bytes` caps the input: the bytes given and, for gzip, the
+        decompressed bytes; for a str, its length in characters. Raises
+        GraphError on a bad graph or input over the cap, TypeError or
+        ValueError naming `max_bytes` on a bad cap. O(size of the text).
+        """
+        max_bytes = _check_max_bytes(max_bytes)
         if isinstance(text, (bytes, bytearray, memoryview)):
-            text = _decode(_gunzip(bytes(text), max_bytes))
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise GraphError(f"invalid JSON: {e}") from None
-        except RecursionError:
-            raise GraphError("invalid JSON: nested too deeply (arrays and objects more than "
-                             "about 900 levels deep)") from None
-        except ValueError as e:
-            # CPython refuses integers of more than 4,300 digits (int_max_str_digits).
-            raise GraphError(f"invalid JSON: a number is too long ({_one_line(e)})") from None
-        return cls.from_dict(obj)
+            data = bytes(text)
+            if len(data) > max_bytes:
+                raise _too_big(max_bytes)
+            text = _decode(_gunzip(data, max_bytes))
+            del data
+        elif isinstance(text, str):
+            if len(text) > max_bytes:
+                raise _too_big(max_bytes, f"the text ({len(text):,} characters) is")
+        else:
+            raise TypeError(f"from_json() needs a str or bytes, got {type(text).__name__}")
+        return cls.from_dict(_parse_json(text))
 
     def __repr__(self):
         return (f"<Graph {self.name!r}: {self.n_nodes} nodes, {self.n_vars} variables, "
@@ -588,10 +672,51 @@ def _one_line(e):
     return " ".join(str(e).split(";")[0].split())
 
 
+def _refuse_constant(name):
+    raise GraphError(f"invalid JSON: {name} is not a JSON number (RFC 8259 has no NaN "
+                     "or infinities)")
+
+
+def _unique_keys(pairs):
+    """A JSON object as a dict; GraphError on a repeated key (JSON parsers
+    disagree on which one wins, so a file must not depend on it)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise GraphError(f"invalid JSON: duplicate key {_show(key)} in an object")
+            seen.add(key)
+    return obj
+
+
+def _parse_json(text):
+    """The JSON value of `text`, strictly per RFC 8259 (no NaN or
+    Infinity, no repeated keys in an object); GraphError otherwise."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+    except GraphError:
+        raise
+    except json.JSONDecodeError as e:
+        raise GraphError(f"invalid JSON: {e}") from None
+    except RecursionError:
+        raise GraphError("invalid JSON: nested too deeply (arrays and objects more than "
+                         "about 900 levels deep)") from None
+    except ValueError as e:
+        # CPython refuses integers of more than 4,300 digits (int_max_str_digits).
+        raise GraphError(f"invalid JSON: a number is too long ({_one_line(e)})") from None
+
+
 # ------------------------------------------------------------------ reading
 def _check_max_bytes(max_bytes):
-    if not _is_int(max_bytes) or max_bytes < 1:
-        raise ValueError(f"max_bytes must be a positive integer, got {_show(max_bytes)}")
+    """`max_bytes` as an int >= 1 (any size: zlib's smaller limit is applied
+    where it is called); TypeError or ValueError naming it otherwise."""
+    if not _is_int(max_bytes):
+        raise TypeError(f"max_bytes must be an integer number of bytes, "
+                        f"got {type(max_bytes).__name__}")
+    if max_bytes < 1:
+        raise ValueError(f"max_bytes must be at least 1, got {_show(max_bytes)}")
+    return int(max_bytes)
 
 
 def _too_big(max_bytes, what="the input is"):
@@ -616,27 +741,41 @@ def _read_capped(f, max_bytes, first=_CHUNK):
 def _gunzip(data, max_bytes):
     """`data` decompressed if it starts with the gzip magic bytes (all
     members), else `data`. Never produces more than max_bytes: a gzip bomb
-    is refused after max_bytes + 1 bytes of output."""
+    is refused after max_bytes + 1 bytes of output.
+
+    O(len(data) + output): the input is fed through a memoryview in pieces
+    that start small for each member and double while it lasts, so the
+    copy zlib makes of the input left over after a member (unused_data) is
+    at most about the member's own size plus 256 bytes, however many
+    members follow.
+    """
     if not data.startswith(_GZIP_MAGIC):
         return data
-    out, total = [], 0
-    while data:
+    view, end = memoryview(data), len(data)
+    out, total, pos = [], 0, 0
+    while pos < end:
         d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        feed = _FIRST_FEED
         try:
-            chunk = d.decompress(data, max_bytes + 1 - total)
-            while True:
-                out.append(chunk)
-                total += len(chunk)
-                if total > max_bytes:
-                    raise _too_big(max_bytes, "decompressed, the input is")
-                if not d.unconsumed_tail:
-                    break
-                chunk = d.decompress(d.unconsumed_tail, max_bytes + 1 - total)
+            while not d.eof:
+                if pos >= end:
+                    raise GraphError("truncated gzip data")
+                piece = view[pos:pos + feed]
+                pos += len(piece)
+                feed = min(2 * feed, _CHUNK)
+                while piece:
+                    # zlib takes at most sys.maxsize; a larger cap is never reached.
+                    chunk = d.decompress(piece, min(max_bytes + 1 - total, sys.maxsize))
+                    out.append(chunk)
+                    total += len(chunk)
+                    if total > max_bytes:
+                        raise _too_big(max_bytes, "decompressed, the input is")
+                    piece = d.unconsumed_tail
         except zlib.error as e:
             raise GraphError(f"corrupt gzip data ({e})") from None
-        if not d.eof:
-            raise GraphError("truncated gzip data")
-        data = d.unused_data.lstrip(b"\0")   # gzip(1) tolerates zero padding
+        pos -= len(d.unused_data)
+        nonzero = _NONZERO.search(data, pos)     # gzip(1) tolerates zero padding
+        pos = nonzero.start() if nonzero else end
     return b"".join(out)
 
 
@@ -660,12 +799,15 @@ def read_input(path, max_bytes=DEFAULT_MAX_INPUT_BYTES):
     again), and decodes UTF-8. Raises GraphError (message without the file
     name). O(bytes read).
     """
-    _check_max_bytes(max_bytes)
+    max_bytes = _check_max_bytes(max_bytes)
     if isinstance(path, str) and path == "-":
         stream = getattr(sys.stdin, "buffer", None)
         if stream is None:
             raise GraphError("standard input is not available")
-        data = _read_capped(stream, max_bytes)
+        try:
+            data = _read_capped(stream, max_bytes)
+        except OSError as e:       # e.g. stdin open for writing only
+            raise GraphError(f"cannot read: {e.strerror or e}") from None
     else:
         try:
             st = os.stat(path)
@@ -696,13 +838,17 @@ def load(path, max_bytes=DEFAULT_MAX_INPUT_BYTES):
     "-" reads standard input.
 
     `max_bytes` caps the bytes read and, for gzip, the decompressed bytes
-    (default 1 GiB). Raises GraphError (with the file name) if the file is
-    missing, not a regular file, too large, not UTF-8 JSON, or holds an
-    invalid graph; ValueError if `max_bytes` is not a positive integer.
-    O(file size).
+    (default 1 GiB). Raises GraphError (with the file name, unprintable
+    characters escaped) if the file is missing, not a regular file, too
+    large, not UTF-8 JSON, or holds an invalid graph; TypeError or
+    ValueError naming `max_bytes` if it is not an integer >= 1.
+    O(file size); the text is freed once parsed.
     """
-    label = "<stdin>" if isinstance(path, str) and path == "-" else os.fsdecode(path)
+    label = "<stdin>" if isinstance(path, str) and path == "-" else _printable(os.fsdecode(path))
     try:
-        return Graph.from_json(read_input(path, max_bytes))
+        text = read_input(path, max_bytes)
+        obj = _parse_json(text)
+        del text
+        return Graph.from_dict(obj)
     except GraphError as e:
         raise GraphError(f"{label}: {e}") from None

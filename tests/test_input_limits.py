@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import zlib
 
 import pytest
 
@@ -77,12 +78,43 @@ def test_file_at_the_cap_accepted_one_more_byte_refused(tmp_path, graph_text):
         lowmem.load(str(path), max_bytes=size - 1)
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, "10", True, None])
-def test_max_bytes_checked(tmp_path, graph_text, bad):
+@pytest.mark.parametrize("bad,error", [(0, ValueError), (-1, ValueError), (1.5, TypeError),
+                                       ("10", TypeError), (True, TypeError),
+                                       (None, TypeError), ("x", TypeError)])
+def test_max_bytes_checked(tmp_path, graph_text, bad, error):
+    # One check for load and from_json, on str, bytes and gzip alike.
     path = tmp_path / "g.json"
     path.write_text(graph_text)
-    with pytest.raises(ValueError, match="max_bytes"):
+    with pytest.raises(error, match="^max_bytes"):
         lowmem.load(str(path), max_bytes=bad)
+    for text in (graph_text, graph_text.encode(), gzip.compress(graph_text.encode())):
+        with pytest.raises(error, match="^max_bytes"):
+            Graph.from_json(text, max_bytes=bad)
+
+
+def test_max_bytes_beyond_zlib_range(tmp_path, graph_text):
+    # zlib takes at most sys.maxsize: a larger cap is accepted, not an OverflowError.
+    path = tmp_path / "g.json.gz"
+    path.write_bytes(gzip.compress(graph_text.encode()))
+    n = cases.join_twice().n_nodes
+    for cap in (2**63, 2**64 + 5, 10**30):
+        assert lowmem.load(str(path), max_bytes=cap).n_nodes == n
+        assert Graph.from_json(path.read_bytes(), max_bytes=cap).n_nodes == n
+        assert Graph.from_json(graph_text, max_bytes=cap).n_nodes == n
+
+
+def test_from_json_applies_the_cap_to_the_text_given(graph_text):
+    size = len(graph_text)
+    assert Graph.from_json(graph_text, max_bytes=size).n_nodes == cases.join_twice().n_nodes
+    assert Graph.from_json(graph_text.encode(), max_bytes=size).n_nodes > 0
+    with pytest.raises(GraphError, match="larger than the input size cap of 99 bytes"):
+        Graph.from_json(graph_text, max_bytes=99)
+    with pytest.raises(GraphError, match="larger than the input size cap of 99 bytes"):
+        Graph.from_json(graph_text.encode(), max_bytes=99)
+    with pytest.raises(GraphError, match="decompressed, the input is larger"):
+        Graph.from_json(gzip.compress(graph_text.encode()), max_bytes=size - 1)
+    with pytest.raises(TypeError, match="str or bytes"):
+        Graph.from_json(5)
 
 
 def test_endless_stdin_read_up_to_the_cap(monkeypatch):
@@ -172,6 +204,42 @@ def test_gzip_multiple_members(tmp_path, graph_text):
     path = tmp_path / "g.json.gz"
     path.write_bytes(gzip.compress(data[:10]) + gzip.compress(data[10:]))
     assert lowmem.load(str(path)).n_nodes == cases.join_twice().n_nodes
+
+
+class CountingZlib:
+    """Stands in for zlib in lowmem._graph, counting the input bytes zlib
+    copies into unused_data and unconsumed_tail (the leftover input)."""
+
+    error, MAX_WBITS = zlib.error, zlib.MAX_WBITS
+
+    def __init__(self):
+        self.copied = 0
+
+    def decompressobj(self, wbits):
+        real, counter = zlib.decompressobj(wbits), self
+
+        class Decompressor:
+            def decompress(self, data, max_length=0):
+                out = real.decompress(data, max_length)
+                counter.copied += len(real.unused_data) + len(real.unconsumed_tail)
+                return out
+
+            def __getattr__(self, name):
+                return getattr(real, name)
+        return Decompressor()
+
+
+@pytest.mark.parametrize("members", [1000, 4000])
+def test_many_gzip_members_linear(monkeypatch, graph_text, members):
+    # Was quadratic: each member copied all the data after it (8 MB of
+    # empty members took 43 s). Now the leftover input copied per member is
+    # bounded by about the member's size plus 256 bytes.
+    empty = gzip.compress(b"", mtime=0)
+    data = gzip.compress(graph_text.encode(), mtime=0) + (empty + b"\0\0") * members
+    counting = CountingZlib()
+    monkeypatch.setattr(lowmem._graph, "zlib", counting)
+    assert Graph.from_json(data).n_nodes == cases.join_twice().n_nodes
+    assert counting.copied <= 2 * len(data) + 300 * members
 
 
 def test_gzip_from_stdin(capsys, monkeypatch, graph_text):
