@@ -15,7 +15,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._graph import NO_ALIAS, _csr
+from ._graph import NO_ALIAS, Graph
+
+
+def check_graph(caller, graph):
+    """TypeError unless `graph` is a lowmem.Graph (the argument checks of
+    schedule and plan_storage share this and :func:`check_flag`)."""
+    if not isinstance(graph, Graph):
+        raise TypeError(f"{caller}: graph must be a lowmem.Graph, got {type(graph).__name__}")
+
+
+def check_flag(caller, name, value):
+    """`value` as a bool; TypeError naming `name` unless it is True or False."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{caller}: {name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ import numpy as np
 from . import _heuristics, _search
 from ._core import CoreProblem
 from ._decompose import segments
-from ._graph import BYTES_LIMIT, Graph
+from ._graph import BYTES_LIMIT
 from ._lower_bounds import static_lower_bound
 from ._model import OrderError, as_node_ids
 from ._orders import dfs_postorder
-from ._problem import buffer_tables, subproblem
+from ._problem import buffer_tables, check_flag, check_graph, subproblem
 
 HEURISTICS = ("default", "dfs", "greedy", "lpmf")
 DEFAULT_MEMORY_LIMIT = 256 * 2**20
@@ -140,13 +140,23 @@ def _byte_count(name, value, low):
     return int(value)
 
 
-def _check_args(graph, time_limit, memory_limit, tolerance_bytes, tolerance_ratio):
-    if not isinstance(graph, Graph):
-        raise TypeError(f"schedule() needs a lowmem.Graph, got {type(graph).__name__}")
+def _check_args(graph, time_limit, memory_limit, decompose, tolerance_bytes, tolerance_ratio):
+    check_graph("schedule", graph)
     return (_real("time_limit", time_limit, finite=False),
             min(_byte_count("memory_limit", memory_limit, 2**20), _machine_memory()),
+            check_flag("schedule", "decompose", decompose),
             _byte_count("tolerance_bytes", tolerance_bytes, 0),
             _real("tolerance_ratio", tolerance_ratio, finite=True))
+
+
+def _good_enough(lower, tolerance_bytes, tolerance_ratio):
+    """Peak at which searching stops: the lower bound plus the tolerance,
+    clamped to 2**62 (every peak is below it, so the clamp changes no
+    decision; it keeps the figure in the search's int64 and a huge ratio,
+    whose product with the bound is no int or is infinite, harmless)."""
+    slack = tolerance_ratio * lower
+    slack = BYTES_LIMIT if slack >= BYTES_LIMIT else int(slack)
+    return min(lower + max(tolerance_bytes, slack), BYTES_LIMIT)
 
 
 def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose=True,
@@ -169,7 +179,7 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
         clamped to it.
     decompose : bool
         Split the graph at nodes every order runs at the same place
-        (exact; off only to test that it is).
+        (exact; off only to test that it is). True or False only.
     tolerance_bytes, tolerance_ratio : int, float
         Stop searching once the peak is within max(tolerance_bytes,
         tolerance_ratio * lower bound) of the lower bound (default 0: search
@@ -194,8 +204,8 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
     one (no per-segment cost).
     """
     t0 = time.perf_counter()
-    time_limit, memory_limit, tolerance_bytes, tolerance_ratio = _check_args(
-        graph, time_limit, memory_limit, tolerance_bytes, tolerance_ratio)
+    time_limit, memory_limit, decompose, tolerance_bytes, tolerance_ratio = _check_args(
+        graph, time_limit, memory_limit, decompose, tolerance_bytes, tolerance_ratio)
     # Keep a little of the time for cleaning up (freeing a large memo table).
     deadline = t0 + time_limit - min(CLEANUP_SHARE * time_limit, CLEANUP_MAX_SECONDS)
     n = graph.n_nodes
@@ -230,16 +240,12 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
              "prepare_seconds": time.perf_counter() - t0}
     lower = max((p.lower_bound for p in plans), default=0)
 
-    def good_enough():
-        # Peaks are below 2**62, so the clamp changes no decision and keeps
-        # the figure in the search's int64.
-        return min(lower + max(tolerance_bytes, int(tolerance_ratio * lower)), BYTES_LIMIT)
-
     for plan in sorted(plans, key=lambda p: -p.peak):
-        if plan.peak <= good_enough():
+        good_enough = _good_enough(lower, tolerance_bytes, tolerance_ratio)
+        if plan.peak <= good_enough:
             break
         stats["searched_segments"] += 1
-        _improve(plan, good_enough(), deadline, memory_limit, stats)
+        _improve(plan, good_enough, deadline, memory_limit, stats)
         lower = max(lower, plan.lower_bound)
         if stats["timed_out"]:
             break

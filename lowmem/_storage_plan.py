@@ -21,13 +21,14 @@ outputs already folded into the buffer they alias, see _problem.py):
 """
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _arena, _storage
 from ._model import check_order
-from ._problem import buffer_tables
+from ._problem import buffer_tables, check_flag, check_graph
 
 # Best-fit placement orders, most useful first: decreasing lifetime, size x
 # lifetime, size (as XLA's heap simulator), increasing start (an allocator's).
@@ -113,6 +114,26 @@ def live_intervals(tables, order, n_nodes):
         np.maximum.at(end, rows, step[readers])
     end[tables.buf_pinned] = max(n_nodes - 1, 0)
     return start, end
+
+
+def _check_shape_classes(graph, shape_classes):
+    """`shape_classes` as a list of one hashable class (or None) per
+    variable; TypeError or ValueError naming it otherwise. O(variables)."""
+    if isinstance(shape_classes, (str, bytes, Mapping)) or not isinstance(
+            shape_classes, (Sequence, np.ndarray)):
+        raise TypeError(f"plan_storage: shape_classes must be a sequence of one class per "
+                        f"variable, got {type(shape_classes).__name__}")
+    classes = list(shape_classes)
+    if len(classes) != graph.n_vars:
+        raise ValueError(f"plan_storage: shape_classes must give one class per variable "
+                         f"({graph.n_vars}), got {len(classes)}")
+    for v, c in enumerate(classes):
+        try:
+            hash(c)
+        except TypeError:
+            raise TypeError(f"plan_storage: shape_classes[{v}] is not hashable "
+                            f"({type(c).__name__})") from None
+    return classes
 
 
 def _classes(graph, tables, shape_classes):
@@ -208,19 +229,20 @@ def plan_storage(graph, order=None, shape_classes=None, share_cells=True, arena=
 
     Returns a :class:`StoragePlan` whose peak never exceeds the order's.
     Raises OrderError on an invalid order (entries of any size included),
-    TypeError or ValueError naming the argument on a bad flag or
-    shape_classes of the wrong length. O(b log b + steps) for the
+    TypeError or ValueError naming the argument when graph is not a
+    lowmem.Graph, on a bad flag, or when shape_classes is not a sequence
+    (a list, a tuple, an array; not a mapping) of one hashable class or
+    None per variable. O(b log b + steps) for the
     intervals, O(b * c + gaps) for the cells (c <= 8 candidates tried),
     O(b log b) for the greedy arena packings, then a bounded search (see
     :func:`arena_offsets`).
     """
     t0 = time.perf_counter()
-    for name, flag in (("share_cells", share_cells), ("arena", arena)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"plan_storage: {name} must be True or False, got {flag!r}")
-    if shape_classes is not None and len(shape_classes) != graph.n_vars:
-        raise ValueError(f"plan_storage: shape_classes must give one class per variable "
-                         f"({graph.n_vars}), got {len(shape_classes)}")
+    check_graph("plan_storage", graph)
+    share_cells = check_flag("plan_storage", "share_cells", share_cells)
+    arena = check_flag("plan_storage", "arena", arena)
+    if shape_classes is not None:
+        shape_classes = _check_shape_classes(graph, shape_classes)
     n = graph.n_nodes
     order = np.asarray(check_order(graph, graph.default_order() if order is None else order),
                        dtype=np.int64)

@@ -177,6 +177,10 @@ BAD_ARGUMENTS = [  # (argument, value, exception)
     ("tolerance_ratio", math.inf, ValueError), ("tolerance_ratio", math.nan, ValueError),
     ("tolerance_ratio", -0.1, ValueError), ("tolerance_ratio", True, TypeError),
     ("tolerance_ratio", "0", TypeError),
+    # decompose takes True or False only, as plan_storage's flags do.
+    ("decompose", "no", TypeError), ("decompose", "False", TypeError),
+    ("decompose", None, TypeError), ("decompose", 2.5, TypeError), ("decompose", [], TypeError),
+    ("decompose", 1, TypeError),
 ]
 
 
@@ -190,7 +194,9 @@ def test_bad_arguments(name, value, error):
 @pytest.mark.parametrize("kwargs", [
     {"time_limit": math.inf}, {"time_limit": 10**400}, {"time_limit": np.float32(0.5)},
     {"memory_limit": 2**62 - 1}, {"memory_limit": np.int64(2**21)},
-    {"tolerance_bytes": 2**62 - 1}, {"tolerance_ratio": 1e300}, {"tolerance_ratio": 10**400}])
+    {"tolerance_bytes": 2**62 - 1}, {"tolerance_ratio": 1e300}, {"tolerance_ratio": 10**400},
+    {"tolerance_ratio": 1e308}, {"tolerance_ratio": np.finfo(np.float64).max},
+    {"decompose": False}, {"decompose": np.bool_(False)}])
 def test_extreme_but_valid_arguments(kwargs):
     g = cases.join_twice()
     s = lowmem.schedule(g, **kwargs)
@@ -234,8 +240,18 @@ def test_graphs_up_to_the_graph_limit_schedule():
 
 
 def test_not_a_graph():
-    with pytest.raises((TypeError, ValueError)):
-        lowmem.schedule({"nodes": []})
+    with pytest.raises(TypeError, match="graph must be a lowmem.Graph, got dict"):
+        lowmem.schedule(cases.join_twice().to_dict())
+
+
+@pytest.mark.parametrize("ratio", [3.0, 1e200, 1e308])
+def test_huge_tolerance_ratio_on_a_huge_graph(ratio):
+    # ratio x lower bound (about 2**61 here) is above 2**62 or infinite:
+    # clamped (1e308 raised OverflowError), and every order is within it.
+    g = huge_graph()
+    s = lowmem.schedule(g, time_limit=10, tolerance_ratio=ratio)
+    check_schedule(g, s)
+    assert s.stats["searched_segments"] == 0 and s.peak == s.default_peak
 
 
 # --------------------------------------------------------------- examples

@@ -141,6 +141,21 @@ def test_bad_arguments_are_named(kwargs, error, name):
         lowmem.plan_storage(g, **kwargs)
 
 
+def test_bad_graph_and_shape_classes_are_named():
+    g = lowmem.Graph([1, 1], [{"outputs": [0]}, {"inputs": [0], "outputs": [1]}], [1])
+    with pytest.raises(TypeError, match="graph must be a lowmem.Graph, got dict"):
+        lowmem.plan_storage(g.to_dict())
+    for bad in ({"0": 1, "1": 1}, {0: 1, 1: 1}, "ab", b"ab", 7, {1, 2}):
+        with pytest.raises(TypeError, match="shape_classes"):      # was KeyError: 0
+            lowmem.plan_storage(g, shape_classes=bad)
+    for bad in ([[1], [2]], [1, {}], ((1, [2]), 1)):
+        with pytest.raises(TypeError, match=r"shape_classes\[\d\] is not hashable"):
+            lowmem.plan_storage(g, shape_classes=bad)
+    # Sequences of hashable classes (None: unknown) are fine.
+    for good in (["a", "a"], ("a", None), np.array([3, 3])):
+        assert lowmem.plan_storage(g, shape_classes=good).buffers == 2
+
+
 def test_core_checks_its_inputs():
     with pytest.raises(ValueError):
         _storage.share_cells([0], [5], [1], [0], [1, 1], 1)          # end past the last step
