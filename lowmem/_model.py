@@ -18,7 +18,7 @@ so it also serves as the public :func:`peak` for any graph size.
 
 import numpy as np
 
-from ._graph import NO_ALIAS
+from ._graph import NO_ALIAS, Graph, _show
 
 
 class OrderError(ValueError):
@@ -55,17 +55,30 @@ def _rows(ptr, idx):
     return [idx[ptr[i]:ptr[i + 1]] for i in range(len(ptr) - 1)]
 
 
+def _require_graph(graph, func):
+    if not isinstance(graph, Graph):
+        raise TypeError(f"{func}() needs a lowmem.Graph as graph, got {type(graph).__name__}")
+
+
 def as_node_ids(order):
-    """`order` as an int64 array; OrderError if an entry is not an integer
-    (or is beyond int64, hence no node id)."""
-    if isinstance(order, np.ndarray) and np.issubdtype(order.dtype, np.integer):
-        if order.dtype == np.uint64 and order.size and order.max() >= 2**63:
-            raise OrderError(f"not a node id: {int(order.max())}")
-        return order.astype(np.int64).ravel()
-    order = list(order)
+    """`order` as a 1-D int64 array; OrderError unless it is a 1-D sequence
+    of integers (within int64, else no node id)."""
+    if isinstance(order, np.ndarray):
+        if order.ndim != 1:
+            raise OrderError(f"an order must be a 1-D sequence of node ids, got a "
+                             f"{order.ndim}-D array")
+        if np.issubdtype(order.dtype, np.integer):
+            if order.dtype == np.uint64 and order.size and order.max() >= 2**63:
+                raise OrderError(f"not a node id: {int(order.max())}")
+            return order.astype(np.int64)
+    try:
+        order = list(order)
+    except TypeError:
+        raise OrderError(f"an order must be a sequence of node ids, got "
+                         f"{type(order).__name__}") from None
     for n in order:
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
-            raise OrderError(f"order entries must be node ids (integers), got {n!r}")
+            raise OrderError(f"order entries must be node ids (integers), got {_show(n)}")
         if not -2**63 <= int(n) < 2**63:
             bits = int(n).bit_length()
             raise OrderError(f"not a node id: {n}" if bits < 200
@@ -159,16 +172,20 @@ def simulate(graph, order):
 def memory_timeline(graph, order):
     """Bytes in use at each step of `order` (a NumPy int64 array).
 
-    Raises OrderError if `order` is not a valid order of `graph`.
+    Raises OrderError if `order` is not a valid order of `graph`, TypeError
+    if `graph` is not a Graph.
     """
+    _require_graph(graph, "memory_timeline")
     return simulate(graph, order)[0]
 
 
 def peak(graph, order=None):
     """Peak bytes of `order` (default: the listed order) under the memory model.
 
-    Raises OrderError if `order` is not a valid order of `graph`.
+    Raises OrderError if `order` is not a valid order of `graph`, TypeError
+    if `graph` is not a Graph.
     """
+    _require_graph(graph, "peak")
     if order is None:
         order = graph.default_order()
     timeline = memory_timeline(graph, order)

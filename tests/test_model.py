@@ -345,3 +345,30 @@ def test_duplicate_in_long_order_reported():
     g = view_chain(6000)
     with pytest.raises(OrderError, match="node 7 runs twice"):
         check_order(g, list(range(5999)) + [7])
+
+
+@pytest.mark.parametrize("order,words", [
+    (np.array([[0], [1], [2], [3]]), "1-D sequence of node ids, got a 2-D array"),
+    (np.array([[0, 1], [2, 3]]), "1-D sequence of node ids, got a 2-D array"),
+    (np.array(0), "1-D sequence of node ids, got a 0-D array"),
+    ([[0], [1], [2], [3]], "must be node ids"),
+    (5, "sequence of node ids, got int"),
+])
+def test_order_must_be_one_dimensional(order, words):
+    # A 2-D array was flattened and a 0-d one taken as a one-node order.
+    from lowmem._scheduler import core_peak
+    g = cases.all_orders_example()
+    assert lowmem.peak(g, np.array([0, 1, 2, 3])) == lowmem.peak(g)
+    for fn in (lowmem.peak, lowmem.memory_timeline, core_peak):
+        with pytest.raises(OrderError, match=words):
+            fn(g, order)
+
+
+@pytest.mark.parametrize("graph", ["x", 5, None, cases.all_orders_example().to_dict()])
+def test_model_needs_a_graph(graph):
+    with pytest.raises(TypeError, match=r"^peak\(\) needs a lowmem.Graph as graph"):
+        lowmem.peak(graph)
+    with pytest.raises(TypeError, match=r"^peak\(\) needs a lowmem.Graph as graph"):
+        lowmem.peak(graph, [0])
+    with pytest.raises(TypeError, match=r"^memory_timeline\(\) needs a lowmem.Graph as graph"):
+        lowmem.memory_timeline(graph, [0])
