@@ -1,6 +1,6 @@
 """Does ``time_limit`` bound the whole ``lowmem.schedule`` call on big graphs?
 
-    python -m benchmarks.run_scale [--families layered,chain,diamonds]
+    python -m benchmarks.run_scale [--families layered,chain,diamonds,wide,views]
                                    [--nodes 100000] [--chain-nodes 330000]
                                    [--time-limits 1,0] [--large-zoo]
 
@@ -17,7 +17,10 @@ markdown table; progress to stderr.
 Families: ``layered`` (random layered DAG, width <= 32, views and
 workspace), ``chain`` (a line of nodes, every fourth in place),
 ``diamonds`` (a chain of 5-node diamonds: one segment each, so it measures
-the per-segment cost).
+the per-segment cost), ``wide`` (one input read by ``--nodes`` independent
+ops, then a join: that many nodes ready at once, the greedy heuristics'
+worst case) and ``views`` (a matmul then a line of ``--nodes`` - 1 views of
+it, alias resolution's worst case).
 """
 
 import argparse
@@ -40,7 +43,11 @@ def build(family, nodes, chain_nodes):
         return zoo.chain(chain_nodes)
     if family == "diamonds":
         return zoo.diamonds(max(1, nodes // 5))
-    raise SystemExit(f"unknown family {family!r} (layered, chain, diamonds)")
+    if family == "wide":
+        return zoo.wide(max(1, nodes - 1))
+    if family == "views":
+        return zoo.view_chain(nodes)
+    raise SystemExit(f"unknown family {family!r} (layered, chain, diamonds, wide, views)")
 
 
 def measure(name, g, build_s, time_limits, rows):
@@ -61,10 +68,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 2)[2])
-    ap.add_argument("--families", default="layered,chain,diamonds",
-                    help="comma-separated: layered, chain, diamonds (default: all)")
+    ap.add_argument("--families", default="layered,chain,diamonds,wide,views",
+                    help="comma-separated: layered, chain, diamonds, wide, views "
+                         "(default: all)")
     ap.add_argument("--nodes", type=int, default=100_000,
-                    help="nodes of the layered and diamonds graphs (default 100000)")
+                    help="nodes of the layered, diamonds, wide and views graphs "
+                         "(default 100000)")
     ap.add_argument("--chain-nodes", type=int, default=330_000,
                     help="nodes of the chain (default 330000)")
     ap.add_argument("--time-limits", default="1,0",

@@ -10,6 +10,8 @@ order for the networks, backward nodes after the forward ones).
 Families
 --------
 chain            a straight line of elementwise/matmul-like ops
+view_chain       a matmul then a line of views (reshapes) of it
+wide             one input read by n independent ops, then one join
 diamonds         a chain of diamond blocks (two two-step branches and a join)
 fan              one source, ``w`` parallel branches of depth ``d``, a join
 layered          random layered DAGs (width <= w, edges to the next layer and
@@ -250,6 +252,32 @@ def chain(n, seed=0):
             x = b.op1("Dot22", [x, b.input((b.shape(x)[1], 1024), f"W{i}")], [(rows, 1024)],
                       f"dot{i}")
     return b.graph([x])
+
+
+def view_chain(n):
+    """A matmul, then n - 1 views each of the one before (reshapes): every
+    variable lives in the matmul's buffer, reached through up to n - 1
+    alias links (alias resolution's worst case)."""
+    b = Builder(f"view_chain_n{n}")
+    v = b.op1("Dot22", [b.input((256, 1024), "x"), b.input((1024, 1024), "W")], [(256, 1024)],
+              "dot")
+    for i in range(1, n):
+        v = b.op1("Reshape", [v], [b.shape(v)], f"view{i}", aliases={0: (0, "view")})
+    return b.graph([v])
+
+
+# ================================================================== wide
+def wide(n, seed=0):
+    """One input read by n independent ops (outputs of 1..16 KiB rows),
+    joined by one node: n nodes ready at once (the greedy heuristics' worst
+    case)."""
+    rng = random.Random(seed)
+    b = Builder(f"wide_n{n}" + (f"_s{seed}" if seed else ""))
+    x = b.input((1024,), "x")
+    outs = [b.op1("Elemwise{mul}", [x], [(rng.randint(1, 16) * 256,)], f"mul{i}")
+            for i in range(n)]
+    rows = sum(b.shape(v)[0] for v in outs)
+    return b.graph([b.op1("Join", outs, [(rows,)], "join")])
 
 
 # ============================================================== diamonds
