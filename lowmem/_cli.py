@@ -16,13 +16,15 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 
 from ._units import format_bytes
-from ._graph import BYTES_LIMIT, DEFAULT_MAX_INPUT_BYTES, GraphError, load
+from ._graph import BYTES_LIMIT, DEFAULT_MAX_INPUT_BYTES, GraphError, _printable, load
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
+MAX_DEMO_CALLS = 1000
 
 _DESCRIPTION = """\
 lowmem finds the execution order of a computation graph (a Theano function's
@@ -166,8 +168,10 @@ def _build_parser():
         epilog=_PLAN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_graph_arguments(plan, "seconds to search for the best order (default 1.0; with "
-                               "--order best)")
+    _add_graph_arguments(plan, "seconds to search for the best order, with --order best: "
+                               "a number >= 0 (default 1.0; 0 = heuristics only, 'inf' = "
+                               "until proven optimal); the best order found so far is used "
+                               "when time is up")
     plan.add_argument("--order", choices=("best", "default"), default="best",
                       help="plan for lowmem's best order (default) or the listed order")
     plan.set_defaults(run=_cmd_plan)
@@ -183,12 +187,14 @@ def _build_parser():
                       help="directory for the plot (default: the current directory; "
                            "created if missing)")
     demo.add_argument("--time-limit", metavar="S", default="1.0",
-                      help="seconds lowmem may spend scheduling the function (default 1.0)")
+                      help="seconds lowmem may spend scheduling the function (default 1.0; "
+                           "0 = heuristics only, 'inf' = until proven optimal)")
     demo.add_argument("--model", metavar="NAME", default="unet",
                       help="which model's training step: unet (default), inception, "
                            "densenet, resnet, convnet, mlp, rnn or transformer")
     demo.add_argument("--calls", metavar="N", default="3",
-                      help="calls in each mode, at least 2 (default 3; the second is measured)")
+                      help=f"calls in each mode, a whole number from 2 to {MAX_DEMO_CALLS:,} "
+                           "(default 3; the second is measured)")
     demo.add_argument("--no-plot", action="store_true", help="do not write the plot")
     demo.set_defaults(run=_cmd_demo)
     return parser
@@ -198,30 +204,51 @@ class _BadInput(Exception):
     """Bad user input: reported as one line on stderr, exit status 2."""
 
 
-def _number(text, option, minimum, allow_inf=False, maximum=None, maximum_is=""):
-    try:
-        value = float(text)
-    except ValueError:
-        raise _BadInput(f"{option}: expected a number, got {text!r}") from None
-    if math.isnan(value) or (math.isinf(value) and not allow_inf) or value < minimum:
-        raise _BadInput(f"{option} must be a number >= {minimum:g}, got {text!r}")
-    if maximum is not None and value > maximum:
-        raise _BadInput(f"{option} must be at most {maximum:,}{maximum_is}, got {text!r}")
-    return value
+# Plain ASCII decimal or float syntax: '2', '0.5', '.5', '1e9', '-1' (refused
+# by range, not syntax). No '+', spaces, '_' or non-ASCII digits, which
+# float() and int() accept.
+_NUMBER = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_INFINITY = ("inf", "infinity", "-inf", "-infinity")
 
 
-def _whole_number(text, option, minimum, maximum):
-    """An integer option; plain digits are read exactly, '1e9' is accepted too."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = _number(text, option, minimum, maximum=maximum)
+def _clip(text, limit=40):
+    """An option value quoted for a message: escaped, at most `limit`
+    characters and '...' (a 5,000-digit number must not become the message)."""
+    text = _printable(text)
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _number(text, option, minimum, maximum=math.inf, maximum_is="", allow_inf=False,
+            whole=False):
+    """The value of a number option: plain ASCII decimal or float syntax, 'inf'
+    (any case) too when `allow_inf`, within [minimum, maximum]; `whole` ones
+    are ints, read exactly when written as digits. _BadInput saying what is
+    wrong (not a number, below the minimum, above the maximum, not whole)."""
+    word = text.lower()
+    if word in _INFINITY:
+        value = -math.inf if word.startswith("-") else math.inf
+    elif _NUMBER.fullmatch(text):
+        digits = text.lstrip("-")
+        if whole and digits.isdigit():
+            # int() refuses more than 4,300 digits: such a number is too large anyway.
+            value = int(text) if len(digits) <= 30 else (-math.inf if text[0] == "-" else math.inf)
+        else:
+            value = float(text)          # 1e400 and 400-digit numbers are inf
+    else:
+        raise _BadInput(f"{option}: expected a number, got {_clip(text)}")
+    if value < minimum:
+        raise _BadInput(f"{option} must be at least {minimum:,}, got {_clip(text)}")
+    if value == math.inf and allow_inf:
+        return value
+    if value > maximum:
+        if maximum == math.inf:
+            raise _BadInput(f"{option} must be a finite number, got {_clip(text)}")
+        raise _BadInput(f"{option} is too large: at most {maximum:,}{maximum_is}, "
+                        f"got {_clip(text)}")
+    if whole:
         if value != int(value):
-            raise _BadInput(f"{option} must be a whole number, got {text!r}") from None
+            raise _BadInput(f"{option} must be a whole number, got {_clip(text)}")
         value = int(value)
-    if not minimum <= value <= maximum:
-        raise _BadInput(f"{option} must be a whole number from {minimum:,} to {maximum:,}, "
-                        f"got {text!r}")
     return value
 
 
@@ -241,16 +268,6 @@ def _emit(text, out):
     print(text.encode(encoding, "backslashreplace").decode(encoding), file=out)
 
 
-def _safe(text):
-    """`text` printable on one line of any terminal: control characters,
-    lone surrogates (valid in JSON strings) and other unprintables escaped
-    as in a Python string literal. O(len(text))."""
-    text = str(text)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 # ----------------------------------------------------------------- output
 def _reduction(default, best):
     return 0.0 if default <= 0 else 100.0 * (default - best) / default
@@ -259,7 +276,7 @@ def _reduction(default, best):
 def _human_report(graph, s):
     lines = []
     add = lines.append
-    add(f"graph:           {_safe(graph.name)} ({graph.n_nodes:,} nodes, "
+    add(f"graph:           {_printable(graph.name)} ({graph.n_nodes:,} nodes, "
         f"{graph.n_vars:,} variables)")
     add(f"default peak:    {format_bytes(s.default_peak)}")
     add(f"best peak:       {format_bytes(s.peak)}  "
@@ -277,7 +294,7 @@ def _human_report(graph, s):
     if s.heuristic_peaks:
         names = list(s.heuristic_peaks)
         best = min(names, key=lambda k: (s.heuristic_peaks[k], names.index(k)))
-        add(f"best heuristic:  {_safe(best)}, {format_bytes(s.heuristic_peaks[best])}")
+        add(f"best heuristic:  {_printable(best)}, {format_bytes(s.heuristic_peaks[best])}")
     return "\n".join(lines)
 
 
@@ -296,7 +313,7 @@ def _json_report(graph, s):
 
 # --------------------------------------------------------------- commands
 def _read_graph(args):
-    max_bytes = _whole_number(args.max_input_bytes, "--max-input-bytes", 1, BYTES_LIMIT)
+    max_bytes = _number(args.max_input_bytes, "--max-input-bytes", 1, BYTES_LIMIT, whole=True)
     try:
         return load(args.file, max_bytes=max_bytes)
     except GraphError as e:
@@ -306,15 +323,15 @@ def _read_graph(args):
 def _cmd_schedule(args, out):
     from ._scheduler import schedule
     time_limit = _number(args.time_limit, "--time-limit", 0, allow_inf=True)
-    memory_mb = _number(args.memory_limit, "--memory-limit", 1,
-                        maximum=_physical_memory_mib(), maximum_is=" MiB (this machine's memory)")
+    memory_mb = _number(args.memory_limit, "--memory-limit", 1, _physical_memory_mib(),
+                        maximum_is=" MiB (this machine's memory)")
     graph = _read_graph(args)
     try:
         s = schedule(graph, time_limit=time_limit, memory_limit=int(memory_mb * 2**20))
     except (ValueError, OverflowError) as e:
         # A graph the model accepts but the core cannot hold (e.g. byte
         # totals beyond its 64-bit range).
-        raise _BadInput(f"{_safe(args.file)}: cannot schedule this graph: {e}") from None
+        raise _BadInput(f"{_printable(args.file)}: cannot schedule this graph: {e}") from None
     _emit(_json_report(graph, s) if args.json else _human_report(graph, s), out)
     return EXIT_OK
 
@@ -329,7 +346,7 @@ def _cmd_plan(args, out):
         order = schedule(graph, time_limit=time_limit).order if args.order == "best" else None
         p = plan_storage(graph, order)
     except (ValueError, OverflowError) as e:
-        raise _BadInput(f"{_safe(args.file)}: cannot plan this graph: {e}") from None
+        raise _BadInput(f"{_printable(args.file)}: cannot plan this graph: {e}") from None
     seconds = time.perf_counter() - t0
     if args.json:
         print(json.dumps({"name": graph.name, "nodes": graph.n_nodes,
@@ -341,7 +358,7 @@ def _cmd_plan(args, out):
         return EXIT_OK
     ratio = p.arena_bytes / p.lower_bound if p.lower_bound else 1.0
     _emit("\n".join([
-        f"graph:           {_safe(graph.name)} ({graph.n_nodes:,} nodes, "
+        f"graph:           {_printable(graph.name)} ({graph.n_nodes:,} nodes, "
         f"{p.buffers:,} buffers)",
         f"order:           {args.order}, peak {format_bytes(p.order_peak)}",
         f"with sharing:    peak {format_bytes(p.peak)}",
@@ -356,20 +373,19 @@ def _cmd_plan(args, out):
 
 def _cmd_demo(args, out):
     import os
-    time_limit = _number(args.time_limit, "--time-limit", 0)
-    calls = _number(args.calls, "--calls", 2)
-    if calls != int(calls):
-        raise _BadInput(f"--calls must be a whole number >= 2, got {args.calls!r}")
+    time_limit = _number(args.time_limit, "--time-limit", 0, allow_inf=True)
+    calls = _number(args.calls, "--calls", 2, MAX_DEMO_CALLS, whole=True)
     known = ("mlp", "convnet", "resnet", "inception", "densenet", "unet", "rnn", "transformer")
     if args.model not in known:
-        raise _BadInput(f"--model: unknown model {args.model!r} (known: {', '.join(known)})")
+        raise _BadInput(f"--model: unknown model {_clip(args.model)} (known: {', '.join(known)})")
     if not args.no_plot:
         if os.path.exists(args.out) and not os.path.isdir(args.out):
-            raise _BadInput(f"--out: {args.out} exists and is not a directory")
+            raise _BadInput(f"--out: {_printable(args.out)} exists and is not a directory")
         try:
             os.makedirs(args.out, exist_ok=True)
         except OSError as e:
-            raise _BadInput(f"--out: cannot create {args.out}: {e.strerror or e}") from None
+            raise _BadInput(f"--out: cannot create {_printable(args.out)}: "
+                            f"{e.strerror or e}") from None
     try:
         from .theano._demo import run_demo
     except ImportError as e:
@@ -397,4 +413,4 @@ def main(argv=None):
 
 
 def _one_line(text):
-    return _safe(" ".join(text.split()))
+    return _printable(" ".join(text.split()))

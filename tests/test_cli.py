@@ -289,3 +289,12 @@ def test_plan_human_and_errors(capsys, tmp_path):
     assert status == 2 and out == "" and err.count("\n") == 1 and "missing.json" in err
     status, out, err = run(capsys, "plan", EXAMPLES[0], "--order", "worst")
     assert status == 2 and err.count("\n") == 1
+
+
+def test_plan_help_time_limit(capsys):
+    # Gave neither the range nor what 0 and 'inf' mean, unlike schedule --help.
+    status, out, _ = run(capsys, "plan", "--help")
+    assert status == 0
+    text = " ".join(out.split())
+    for words in (">= 0", "0 = heuristics only", "'inf' = until proven optimal"):
+        assert words in text, words

@@ -417,3 +417,72 @@ def test_memory_error_is_one_line(capsys, monkeypatch, tmp_path, graph_text):
     path = tmp_path / "g.json"
     path.write_text(graph_text)
     one_line_error(*run(capsys, "schedule", str(path)), "out of memory")
+
+
+@pytest.mark.parametrize("option,value,words", [
+    ("--memory-limit", "inf", ["too large: at most", "MiB (this machine's memory)", "'inf'"]),
+    ("--memory-limit", "1e400", ["too large: at most", "'1e400'"]),
+    ("--memory-limit", "9" * 5000, ["too large: at most", "'" + "9" * 40 + "...'"]),
+    ("--max-input-bytes", "inf", ["too large: at most 4,611,686,018,427,387,904", "'inf'"]),
+    ("--max-input-bytes", "1e400", ["too large: at most 4,611,686,018,427,387,904"]),
+    ("--max-input-bytes", "9" * 5000, ["too large: at most 4,611,686,018,427,387,904",
+                                       "'" + "9" * 40 + "...'"]),
+    ("--max-input-bytes", "-" + "9" * 5000, ["must be at least 1"]),
+    ("--memory-limit", "0", ["must be at least 1, got '0'"]),
+    ("--time-limit", "-1", ["must be at least 0, got '-1'"]),
+    ("--time-limit", "-inf", ["must be at least 0"]),
+    ("--max-input-bytes", "1.5", ["must be a whole number"]),
+])
+def test_option_errors_say_what_is_wrong(capsys, tmp_path, graph_text, option, value, words):
+    # Every one of these said "must be a number >= 1" (or 0), whatever the bound.
+    path = tmp_path / "g.json"
+    path.write_text(graph_text)
+    status, out, err = run(capsys, "schedule", str(path), f"{option}={value}")
+    one_line_error(status, out, err, option, *words)
+    assert len(err) < 200
+
+
+@pytest.mark.parametrize("value", ["1_000", " 5", "5 ", "+5", "\u0663", "\uff15", "1e", "0x10",
+                                   "nan", "", "5" * 100 + "x"])
+def test_number_options_plain_ascii_syntax(capsys, tmp_path, graph_text, value):
+    path = tmp_path / "g.json"
+    path.write_text(graph_text)
+    for option in ("--time-limit", "--memory-limit", "--max-input-bytes"):
+        status, out, err = run(capsys, "schedule", str(path), f"{option}={value}")
+        one_line_error(status, out, err, option, "expected a number")
+        assert len(err) < 200
+
+
+@pytest.mark.parametrize("value,cap", [("5", "1000000"), ("5.", "1000000."), (".5e1", ".1e7"),
+                                       ("5E0", "1E6"), ("5000e-3", "1000000e0"),
+                                       ("1e2", "1e+6")])
+def test_number_options_accepted(capsys, tmp_path, graph_text, value, cap):
+    path = tmp_path / "g.json"
+    path.write_text(graph_text)
+    status, out, err = run(capsys, "schedule", str(path), "--json", "--time-limit", value,
+                           "--memory-limit", value, "--max-input-bytes", cap)
+    assert status == 0, err
+    assert json.loads(out)["peak"] == cases.JOIN_TWICE_PEAK
+
+
+@pytest.mark.parametrize("value,words", [("1e400", "too large: at most 1,000, got '1e400'"),
+                                         ("2.5", "whole number"), ("1", "at least 2")])
+def test_demo_calls_checked(capsys, value, words):
+    one_line_error(*run(capsys, "demo", "--no-plot", "--calls", value), "--calls", words)
+
+
+def test_stdin_not_readable(tmp_path):
+    # stdin open for writing only: was a 23-line traceback (EBADF), exit 1.
+    with open(tmp_path / "w", "wb") as write_only:
+        status, out, err = cli("schedule", "-", stdin=write_only)
+    one_line_error(status, out.decode(), err, "<stdin>: cannot read", "Bad file descriptor")
+
+
+def test_newline_in_file_name_escaped(capsys, tmp_path, graph_text):
+    missing = str(tmp_path / "a\nb.json")
+    one_line_error(*run(capsys, "schedule", missing), "a\\nb.json", "cannot read")
+    with pytest.raises(GraphError, match=r"a\\nb.json: cannot read"):
+        lowmem.load(missing)
+    bad = tmp_path / "c\nd\te.json"
+    bad.write_text("{")
+    one_line_error(*run(capsys, "schedule", str(bad)), "c\\nd\\te.json", "invalid JSON")
