@@ -128,8 +128,10 @@ def _add_graph_arguments(command, time_limit_help):
     command.add_argument("--time-limit", metavar="S", default="1.0", help=time_limit_help)
     command.add_argument("--max-input-bytes", metavar="N", default=str(DEFAULT_MAX_INPUT_BYTES),
                          help=f"refuse a graph file larger than N bytes, or that decompresses "
-                              f"to more (default {DEFAULT_MAX_INPUT_BYTES:,} = 1 GiB; "
-                              f"a whole number from 1 to 2**62)")
+                              f"to more (default {DEFAULT_MAX_INPUT_BYTES:,} = 256 MiB; "
+                              f"a whole number from 1 to 2**62). Loading takes about 10 "
+                              f"times the file's (decompressed) size in memory, up to about "
+                              f"50 times for millions of tiny nodes")
     command.add_argument("--json", action="store_true",
                          help="print one JSON object instead of the human-readable report")
 

@@ -218,9 +218,11 @@ def test_help(capsys):
 def test_schedule_help(capsys):
     status, out, _ = run(capsys, "schedule", "--help")
     assert status == 0
+    out = " ".join(out.split())       # argparse wraps the option texts
     for word in ("FILE.json", "--time-limit", "--memory-limit", "--json", "lowmem-graph",
                  "docs/format.md", "lower bound", "optimal", "Exit status", "\"order\"",
-                 "--max-input-bytes", "gzipped", "1 GiB"):
+                 "--max-input-bytes", "gzipped", "256 MiB", "about 10 times the file's",
+                 "up to about 50 times"):
         assert word in out, word
     assert "DESIGN.md" not in out
 

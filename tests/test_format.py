@@ -144,6 +144,10 @@ INVALID = {
     "aliases a list": lambda d: d["nodes"][1].update(aliases=[0]),
     "alias key not digits": lambda d: d["nodes"][1].update(
         aliases={"first": {"input": 0, "kind": "view"}}),
+    "alias key with a leading zero": lambda d: d["nodes"][1].update(
+        aliases={"00": {"input": 0, "kind": "view"}}),
+    "alias key 01": lambda d: d["nodes"][1].update(
+        aliases={"01": {"input": 0, "kind": "view"}}),
     "alias kind": lambda d: d["nodes"][1].update(aliases={"0": {"input": 0, "kind": "copy"}}),
     "alias without kind": lambda d: d["nodes"][1].update(aliases={"0": {"input": 0}}),
     "alias extra field": lambda d: d["nodes"][1].update(
