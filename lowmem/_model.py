@@ -18,7 +18,8 @@ so it also serves as the public :func:`peak` for any graph size.
 
 import numpy as np
 
-from ._graph import NO_ALIAS, Graph, _show
+from ._graph import NO_ALIAS, _show
+from ._problem import check_graph
 
 
 class OrderError(ValueError):
@@ -53,11 +54,6 @@ def _rows(ptr, idx):
     """CSR arrays as a list of Python lists (plain ints for the simulation)."""
     ptr, idx = ptr.tolist(), idx.tolist()
     return [idx[ptr[i]:ptr[i + 1]] for i in range(len(ptr) - 1)]
-
-
-def _require_graph(graph, func):
-    if not isinstance(graph, Graph):
-        raise TypeError(f"{func}() needs a lowmem.Graph as graph, got {type(graph).__name__}")
 
 
 def as_node_ids(order):
@@ -175,7 +171,7 @@ def memory_timeline(graph, order):
     Raises OrderError if `order` is not a valid order of `graph`, TypeError
     if `graph` is not a Graph.
     """
-    _require_graph(graph, "memory_timeline")
+    check_graph("memory_timeline", graph)
     return simulate(graph, order)[0]
 
 
@@ -185,7 +181,7 @@ def peak(graph, order=None):
     Raises OrderError if `order` is not a valid order of `graph`, TypeError
     if `graph` is not a Graph.
     """
-    _require_graph(graph, "peak")
+    check_graph("peak", graph)
     if order is None:
         order = graph.default_order()
     timeline = memory_timeline(graph, order)
