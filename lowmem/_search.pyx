@@ -18,6 +18,11 @@ peak before it are remembered. It combines:
 * children tried best first: most bytes freed minus bytes allocated.
 
 It is anytime: stopped by the time limit it returns the best order so far.
+A state with r ready nodes costs O(r log r + k/64) (scoring and sorting
+its children, the bitsets); the working-set scans resume where the
+parent's stopped, O(k) along a whole path. The clock is read every
+CHECK_WORK units of that work, so the deadline holds however many nodes
+are ready.
 Branch and bound over schedules for memory is classic (e.g. Kayaaslan et
 al., "Scheduling series-parallel task graphs to minimize peak memory",
 2018, and XLA's exhaustive scheduler for small computations); the bounds
@@ -30,7 +35,7 @@ import numpy as np
 from lowmem._heuristics import evaluate
 
 from libc.stdint cimport int64_t, uint64_t
-from libc.stdlib cimport malloc, calloc, realloc, free
+from libc.stdlib cimport malloc, calloc, realloc, free, qsort
 from libc.string cimport memcmp, memcpy
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from lowmem._core cimport (CoreProblem, Problem, State, state_init, state_free,
@@ -106,6 +111,8 @@ cdef bint memo_seen(Memo* M, const uint64_t* key, uint64_t h,
 # ---------------------------------------------------------------- the search
 
 cdef struct Frame:
+    Py_ssize_t ws_first     # first of ws_order / np_order not yet run here
+    Py_ssize_t np_first     # (a child's is no smaller: it has run more)
     Py_ssize_t node         # child being explored from this depth
     int64_t live_before     # live bytes before that child ran
     int64_t peak_before     # path peak before that child ran
@@ -127,8 +134,7 @@ cdef struct Search:
     int64_t* cand           # stack of candidate nodes of all depths
     Py_ssize_t cand_cap
     Py_ssize_t cand_top
-    int64_t* key_delta      # scratch: sort keys of one expansion
-    int64_t* key_mem
+    Cand* keys              # scratch: sort keys of one expansion
     int64_t* ws_order       # nodes by decreasing working set
     int64_t* ws_value       # ... and those working sets
     int64_t* np_order       # nodes by decreasing non-pinned working set
@@ -137,9 +143,32 @@ cdef struct Search:
     int64_t pinned_live     # pinned bytes live now (never freed again)
     size_t cand_budget      # bytes the candidate stack may grow to
     long long states
+    long long work          # ready nodes scored + bitset words scanned
     long long memo_hits
     long long forced
     bint out_of_memory
+
+
+cdef struct Cand:
+    int64_t delta           # children are tried by delta ascending,
+    int64_t mem             # then step memory,
+    int64_t node            # then id (distinct: a total order)
+
+
+cdef int cand_cmp(const void* a, const void* b) noexcept nogil:
+    cdef const Cand* x = <const Cand*>a
+    cdef const Cand* y = <const Cand*>b
+    if x.delta != y.delta:
+        return -1 if x.delta < y.delta else 1
+    if x.mem != y.mem:
+        return -1 if x.mem < y.mem else 1
+    return -1 if x.node < y.node else (1 if x.node > y.node else 0)
+
+
+# Clock reads in the search: one per CHECK_WORK units of work (a unit: a
+# ready node scored or a bitset word scanned, ~ns each), so that a costly
+# expansion (many ready nodes) cannot delay the deadline check much.
+cdef long long CHECK_WORK = 1 << 15
 
 
 cdef int push_candidate(Search* X, int64_t n) noexcept nogil:
@@ -186,21 +215,26 @@ cdef int _expand(Search* X, Py_ssize_t depth, int64_t path_peak) noexcept nogil:
     cdef int64_t m, d, min_step = -1, bound
     F.cand_begin = F.cand_end = F.cand_next = X.cand_top
     X.states += 1
+    X.work += S.words
 
     # Largest working set among nodes not yet run (nodes sorted by it), and
     # the same without pinned buffers on top of the pinned bytes live now:
-    # those stay live until every remaining step.
+    # those stay live until every remaining step. The scans resume where
+    # the parent's stopped (everything before that has run here too), so a
+    # path of depth D scans O(k + D) entries, not O(k * D).
     bound = path_peak if path_peak > X.static_lb else X.static_lb
-    for i in range(P.k):
-        if not bit_get(S.done, X.ws_order[i]):
-            if X.ws_value[i] > bound:
-                bound = X.ws_value[i]
-            break
-    for i in range(P.k):
-        if not bit_get(S.done, X.np_order[i]):
-            if X.pinned_live + X.np_value[i] > bound:
-                bound = X.pinned_live + X.np_value[i]
-            break
+    i = X.frames[depth - 1].ws_first if depth > 0 else 0
+    while i < P.k and bit_get(S.done, X.ws_order[i]):
+        i += 1
+    F.ws_first = i
+    if i < P.k and X.ws_value[i] > bound:
+        bound = X.ws_value[i]
+    i = X.frames[depth - 1].np_first if depth > 0 else 0
+    while i < P.k and bit_get(S.done, X.np_order[i]):
+        i += 1
+    F.np_first = i
+    if i < P.k and X.pinned_live + X.np_value[i] > bound:
+        bound = X.pinned_live + X.np_value[i]
     if bound >= X.best:
         return 0
 
@@ -211,6 +245,7 @@ cdef int _expand(Search* X, Py_ssize_t depth, int64_t path_peak) noexcept nogil:
             bits &= bits - 1
             m = step_memory(P, S, n)
             d = net_change(P, S, n)
+            X.work += 1
             if d <= 0 and m <= path_peak:           # dominance: run n alone
                 X.forced += 1
                 X.cand_top = F.cand_begin
@@ -223,8 +258,9 @@ cdef int _expand(Search* X, Py_ssize_t depth, int64_t path_peak) noexcept nogil:
             if (m if m > path_peak else path_peak) < X.best:
                 if push_candidate(X, n) != 0:
                     return -1
-                X.key_delta[count] = d
-                X.key_mem[count] = m
+                X.keys[count].delta = d
+                X.keys[count].mem = m
+                X.keys[count].node = n
                 count += 1
 
     if min_step > bound:
@@ -237,21 +273,13 @@ cdef int _expand(Search* X, Py_ssize_t depth, int64_t path_peak) noexcept nogil:
         X.cand_top = F.cand_begin
         return 0
 
-    # Insertion sort of the candidates: delta ascending, then memory, then id.
+    # Candidates best first: delta ascending, then memory, then id.
+    # O(c log c) (an insertion sort here was quadratic in the ready nodes).
     cdef int64_t* c = X.cand + F.cand_begin
-    cdef int64_t kd, km, kn
-    for i in range(1, count):
-        kd, km, kn = X.key_delta[i], X.key_mem[i], c[i]
-        j = i - 1
-        while j >= 0 and (X.key_delta[j] > kd or (X.key_delta[j] == kd and (
-                X.key_mem[j] > km or (X.key_mem[j] == km and c[j] > kn)))):
-            X.key_delta[j + 1] = X.key_delta[j]
-            X.key_mem[j + 1] = X.key_mem[j]
-            c[j + 1] = c[j]
-            j -= 1
-        X.key_delta[j + 1] = kd
-        X.key_mem[j + 1] = km
-        c[j + 1] = kn
+    if count > 1:
+        qsort(X.keys, count, sizeof(Cand), cand_cmp)
+    for i in range(count):
+        c[i] = X.keys[i].node
     F.cand_end = X.cand_top
     return 0
 
@@ -263,6 +291,7 @@ cdef int _run(Search* X, double deadline) noexcept nogil:
     cdef State* S = X.S
     cdef Py_ssize_t depth = 0, n
     cdef int64_t path_peak = 0, m
+    cdef long long next_check = CHECK_WORK
     cdef Frame* F
     if X.best <= X.stop_at:
         return 0
@@ -296,8 +325,10 @@ cdef int _run(Search* X, double deadline) noexcept nogil:
                 X.pinned_live -= X.pinned_alloc[n]
                 path_peak = F.peak_before
                 continue
-            if (X.states & 1023) == 0 and now() > deadline:
-                return 0
+            if X.work >= next_check:
+                if now() > deadline:
+                    return 0
+                next_check = X.work + CHECK_WORK
             if _expand(X, depth, path_peak) != 0:
                 return 0
         else:
@@ -352,7 +383,7 @@ def search(CoreProblem prob not None, incumbent, long long incumbent_peak, long 
     cdef const int64_t[::1] pinned_alloc_v = pinned_alloc
     best_order = inc.copy()
     cdef int64_t[::1] best_order_v = best_order
-    scratch = np.zeros((4, max(P.k, 1)), dtype=np.int64)
+    scratch = np.zeros((4, max(P.k, 1)), dtype=np.int64)     # path, then 3 for keys
     cdef int64_t[:, ::1] scratch_v = scratch
 
     X.P = &P
@@ -362,15 +393,14 @@ def search(CoreProblem prob not None, incumbent, long long incumbent_peak, long 
     X.static_lb = static_lb
     X.best_order = &best_order_v[0]
     X.path = &scratch_v[0, 0]
-    X.key_delta = &scratch_v[1, 0]
-    X.key_mem = &scratch_v[2, 0]
+    X.keys = <Cand*>&scratch_v[1, 0]
     X.ws_order = &ws_order_v[0] if P.k else NULL
     X.ws_value = &ws_value_v[0] if P.k else NULL
     X.np_order = &np_order_v[0] if P.k else NULL
     X.np_value = &np_value_v[0] if P.k else NULL
     X.pinned_alloc = &pinned_alloc_v[0] if P.k else NULL
     X.pinned_live = prob.pinned_live0
-    X.states = X.memo_hits = X.forced = 0
+    X.states = X.work = X.memo_hits = X.forced = 0
     X.out_of_memory = False
     X.cand_budget = <size_t>(memory_limit // 4)
     X.cand_cap = 1024

@@ -311,3 +311,34 @@ def test_time_spent_in_preparation_merges_the_rest():
     check_schedule(g, full)
     assert full.stats["segments"] == 60 and full.optimal
     assert full.peak <= quick.peak < quick.default_peak
+
+
+def wide_pairs(n, seed=1):
+    """n nodes reading one input, then n nodes each reading two neighbours'
+    outputs (a ring): n ready nodes at once, and a search that has to work
+    (the bounds do not prove the heuristics' order at once)."""
+    rng = random.Random(seed)
+    variables, nodes = [8], []
+    for _ in range(n):
+        nodes.append({"inputs": [0], "outputs": [len(variables)]})
+        variables += [rng.randint(100, 1000), rng.randint(1, 50)]
+    nodes += [{"inputs": [1 + 2 * i, 1 + 2 * ((i + 1) % n)], "outputs": [2 + 2 * i]}
+              for i in range(n)]
+    return lowmem.Graph(variables, nodes, outputs=[2 + 2 * i for i in range(n)])
+
+
+def test_time_limit_holds_with_many_ready_nodes():
+    # The search sorted each state's candidates by insertion (quadratic in
+    # the ready nodes) and read the clock every 1,024 states: with 50,000
+    # ready nodes time_limit=1 took 103 s; 20,000 here: the search alone took
+    # 34 s for time_limit=0.3.
+    import time
+    g = wide_pairs(20000)
+    g.predecessors(), g.successors()          # cached by Graph, as after loading
+    t = time.perf_counter()
+    s = lowmem.schedule(g, time_limit=0.3)
+    seconds = time.perf_counter() - t
+    assert s.stats["states"] > 0 and s.stats["timed_out"] and not s.optimal
+    assert s.peak <= min(s.heuristic_peaks.values())
+    assert lowmem.peak(g, s.order) == s.peak
+    assert seconds < 0.3 + 0.5, seconds
