@@ -1,6 +1,6 @@
 """Does ``time_limit`` bound the whole ``lowmem.schedule`` call on big graphs?
 
-    python -m benchmarks.run_scale [--families layered,chain,diamonds,wide,views]
+    python -m benchmarks.run_scale [--families layered,chain,diamonds,wide,ring,views]
                                    [--nodes 100000] [--chain-nodes 330000]
                                    [--time-limits 1,0] [--large-zoo]
 
@@ -19,7 +19,9 @@ workspace), ``chain`` (a line of nodes, every fourth in place),
 ``diamonds`` (a chain of 5-node diamonds: one segment each, so it measures
 the per-segment cost), ``wide`` (one input read by ``--nodes`` independent
 ops, then a join: that many nodes ready at once, the greedy heuristics'
-worst case) and ``views`` (a matmul then a line of ``--nodes`` - 1 views of
+worst case), ``ring`` (``--nodes`` / 2 ops on one input, then as many
+each reading two of their outputs: as many ready nodes, and a search that
+runs until the time limit) and ``views`` (a matmul then a line of ``--nodes`` - 1 views of
 it, alias resolution's worst case).
 """
 
@@ -45,9 +47,11 @@ def build(family, nodes, chain_nodes):
         return zoo.diamonds(max(1, nodes // 5))
     if family == "wide":
         return zoo.wide(max(1, nodes - 1))
+    if family == "ring":
+        return zoo.wide_ring(max(1, nodes // 2))
     if family == "views":
         return zoo.view_chain(nodes)
-    raise SystemExit(f"unknown family {family!r} (layered, chain, diamonds, wide, views)")
+    raise SystemExit(f"unknown family {family!r} (layered, chain, diamonds, wide, ring, views)")
 
 
 def measure(name, g, build_s, time_limits, rows):
@@ -68,11 +72,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 2)[2])
-    ap.add_argument("--families", default="layered,chain,diamonds,wide,views",
-                    help="comma-separated: layered, chain, diamonds, wide, views "
+    ap.add_argument("--families", default="layered,chain,diamonds,wide,ring,views",
+                    help="comma-separated: layered, chain, diamonds, wide, ring, views "
                          "(default: all)")
     ap.add_argument("--nodes", type=int, default=100_000,
-                    help="nodes of the layered, diamonds, wide and views graphs "
+                    help="nodes of the layered, diamonds, wide, ring and views graphs "
                          "(default 100000)")
     ap.add_argument("--chain-nodes", type=int, default=330_000,
                     help="nodes of the chain (default 330000)")

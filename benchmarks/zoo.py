@@ -12,6 +12,7 @@ Families
 chain            a straight line of elementwise/matmul-like ops
 view_chain       a matmul then a line of views (reshapes) of it
 wide             one input read by n independent ops, then one join
+wide_ring        one input read by n ops, then n ops each reading two of them
 diamonds         a chain of diamond blocks (two two-step branches and a join)
 fan              one source, ``w`` parallel branches of depth ``d``, a join
 layered          random layered DAGs (width <= w, edges to the next layer and
@@ -278,6 +279,21 @@ def wide(n, seed=0):
             for i in range(n)]
     rows = sum(b.shape(v)[0] for v in outs)
     return b.graph([b.op1("Join", outs, [(rows,)], "join")])
+
+
+def wide_ring(n, seed=0):
+    """One input read by n independent ops (outputs of 25..250 rows of 1 KiB),
+    then n ops each reading two neighbours' outputs (a ring) and making a
+    small graph output: n nodes ready at once, and a search that has work
+    to do (the bounds do not prove the heuristics' order)."""
+    rng = random.Random(seed)
+    b = Builder(f"wide_ring_n{2 * n}" + (f"_s{seed}" if seed else ""))
+    x = b.input((256,), "x")
+    mids = [b.op1("Elemwise{mul}", [x], [(rng.randint(25, 250), 256)], f"mul{i}")
+            for i in range(n)]
+    outs = [b.op1("Dot", [mids[i], mids[(i + 1) % n]], [(rng.randint(1, 50), 256)], f"dot{i}")
+            for i in range(n)]
+    return b.graph(outs)
 
 
 # ============================================================== diamonds
