@@ -169,6 +169,20 @@ def _names(raw, prefix):
     return _Names(raw, prefix)
 
 
+def _entry_name(label, expected, entry, fields):
+    """Check that a variable or node entry is an object with known fields
+    and a string name (or none); return the name. O(fields)."""
+    if not isinstance(entry, dict):
+        raise GraphError(f"{label}: expected {expected}, got {_show(entry)}")
+    unknown = set(entry) - fields
+    if unknown:
+        raise GraphError(f"{label}: unknown field(s) {_show(sorted(map(str, unknown)))}")
+    name = entry.get("name")
+    if name is not None and not isinstance(name, str):
+        raise GraphError(f"{label}: name must be a string, got {_show(name)}")
+    return name
+
+
 class Graph:
     """A validated computation graph.
 
@@ -284,14 +298,7 @@ class Graph:
         for v, entry in enumerate(variables):
             if _is_int(entry):
                 entry = {"size": int(entry)}
-            if not isinstance(entry, dict):
-                raise GraphError(f"variable {v}: expected a size or an object, got {_show(entry)}")
-            unknown = set(entry) - VARIABLE_FIELDS
-            if unknown:
-                raise GraphError(f"variable {v}: unknown field(s) {_show(sorted(map(str, unknown)))}")
-            name = entry.get("name")
-            if name is not None and not isinstance(name, str):
-                raise GraphError(f"variable {v}: name must be a string, got {_show(name)}")
+            name = _entry_name(f"variable {v}", "a size or an object", entry, VARIABLE_FIELDS)
             label = f"variable {v}" + (f" ({_show(name)})" if name is not None else "")
             size = entry.get("size")
             if not _is_int(size):
@@ -387,14 +394,7 @@ class Graph:
         self.node_names = _Names(raw_names, "node")
         ins, outs = [], []
         for n, node in enumerate(nodes):
-            if not isinstance(node, dict):
-                raise GraphError(f"node {n}: expected an object, got {_show(node)}")
-            unknown = set(node) - NODE_FIELDS
-            if unknown:
-                raise GraphError(f"node {n}: unknown field(s) {_show(sorted(map(str, unknown)))}")
-            name = node.get("name")
-            if name is not None and not isinstance(name, str):
-                raise GraphError(f"node {n}: name must be a string, got {_show(name)}")
+            name = _entry_name(f"node {n}", "an object", node, NODE_FIELDS)
             raw_names.append(name)
             label = self._node_label(n)
             node_in, node_out = node.get("inputs"), node.get("outputs")
