@@ -82,7 +82,7 @@ cdef class CoreProblem:
 
     Raises ValueError (naming the field) unless every CSR table is well
     formed with ids in range, pred_count and buf_pending match the
-    successor and reader lists, no node lists a buffer twice or reads a
+    successor and reader lists, no node lists a successor or a buffer twice or reads a
     buffer it makes, each buffer has at most one producer, alloc is the
     bytes each node makes, and the byte counts keep the overflow bound in
     this module's docstring. O(k + nb + edges + reads + makes).
@@ -127,17 +127,24 @@ cdef class CoreProblem:
         cdef const uint8_t[::1] pinned = buf_pinned_arr
         count_arr = np.zeros(max(k, nb, 1), dtype=np.int64)
         maker_arr = np.full(max(nb, 1), -1, dtype=np.int64)
-        seen_arr = np.full(max(nb, 1), -1, dtype=np.int64)
+        seen_arr = np.full(max(k, nb, 1), -1, dtype=np.int64)
         cdef int64_t[::1] count = count_arr, maker = maker_arr, seen = seen_arr
         cdef Py_ssize_t i, j, b
         cdef int64_t made_bytes, q, max_ws = 0, pre_bytes = 0
 
-        for j in range(succ_idx.shape[0]):
-            count[succ_idx[j]] += 1
+        # Distinct successors per node: the greedy heap holds one entry per
+        # node made ready, so a repeated successor would overfill it.
+        for i in range(k):
+            for j in range(succ_ptr[i], succ_ptr[i + 1]):
+                if seen[succ_idx[j]] == i:
+                    raise ValueError("subproblem.succ_idx: a node lists a successor twice")
+                seen[succ_idx[j]] = i
+                count[succ_idx[j]] += 1
         for i in range(k):
             if count[i] != pred_count[i]:
                 raise ValueError("subproblem.pred_count does not match succ_idx")
             count[i] = 0
+        seen[:] = -1
         for j in range(use_idx.shape[0]):
             count[use_idx[j]] += 1
         for b in range(nb):

@@ -141,6 +141,9 @@ def greedy(CoreProblem prob not None, int rule):
     cdef Entry* heap = <Entry*>&heap_bytes[0]
     cdef Entry e
     cdef Py_ssize_t t, j, s, n, r, size = 0, scheduled = 0
+    # Pushes: each node once when it becomes ready (successors are distinct,
+    # CoreProblem checks it) and at most once per buffer left with one reader.
+    cdef Py_ssize_t capacity = P.k + P.nb + 1
     cdef int64_t peak = 0, b
     cdef bint by_freed = rule == FREED_MINUS_ALLOCATED
     if rule not in (FREED_MINUS_ALLOCATED, LEAST_MEMORY):
@@ -175,12 +178,12 @@ def greedy(CoreProblem prob not None, int rule):
                     # the XOR is the one reader left, which now frees b.
                     if S.pending[b] == 1:
                         r = unrun_xor[b]
-                        if 0 <= r < P.k and bit_get(S.ready, r):
+                        if 0 <= r < P.k and bit_get(S.ready, r) and size < capacity:
                             heap_push(heap, &size, greedy_entry(&P, &S, r, by_freed,
                                                                 &version[0]))
                 for j in range(P.succ_ptr[n], P.succ_ptr[n + 1]):
                     s = P.succ_idx[j]
-                    if S.predleft[s] == 0:
+                    if S.predleft[s] == 0 and size < capacity:
                         heap_push(heap, &size, greedy_entry(&P, &S, s, by_freed, &version[0]))
     finally:
         state_free(&S)

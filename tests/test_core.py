@@ -56,6 +56,7 @@ CORRUPTIONS = {
     "workspace huge": lambda s: dataclasses.replace(s, ws=s.ws + 2**62 - 1),
     "a buffer made twice": lambda s: _rows_edited(s, "make", lambda rows: (
         rows[:1] + [rows[1] + rows[0]] + rows[2:])),
+    "a successor listed twice": lambda s: _successor_repeated(s),
     "a node reads what it makes": lambda s: _rows_edited(s, "use", lambda rows: (
         [rows[0] + [int(b) for b in s.make_idx[s.make_ptr[0]:s.make_ptr[1]]]] + rows[1:])),
 }
@@ -75,6 +76,28 @@ def _rows_edited(sub, table, edit):
     else:
         fields["alloc"] = np.array([int(sub.buf_size[r].sum()) for r in rows], dtype=np.int64)
     return dataclasses.replace(sub, **fields)
+
+
+def _successor_repeated(sub):
+    """`sub` with one node's first successor listed twice, pred_count kept
+    consistent, so that only the repeat is wrong (it would make the greedy
+    heuristics push that successor twice)."""
+    i = int(np.flatnonzero(np.diff(sub.succ_ptr) > 0)[0])
+    rows = [sub.succ_idx[sub.succ_ptr[n]:sub.succ_ptr[n + 1]].tolist() for n in range(sub.k)]
+    rows[i].append(rows[i][0])
+    pred_count = sub.pred_count.copy()
+    pred_count[rows[i][0]] += 1
+    return dataclasses.replace(sub, succ_ptr=np.cumsum([0] + [len(r) for r in rows]),
+                               succ_idx=np.array([b for r in rows for b in r], dtype=np.int64),
+                               pred_count=pred_count)
+
+
+def test_successor_repeat_is_the_only_fault():
+    # Without the repeat check the corrupted problem would pass every other one.
+    bad = _successor_repeated(sample_sub())
+    assert np.array_equal(np.bincount(bad.succ_idx, minlength=bad.k), bad.pred_count)
+    with pytest.raises(ValueError, match="successor twice"):
+        CoreProblem(bad)
 
 
 @pytest.mark.parametrize("name", sorted(CORRUPTIONS))
