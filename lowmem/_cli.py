@@ -255,12 +255,10 @@ def _number(text, option, minimum, maximum=math.inf, maximum_is="", allow_inf=Fa
 
 
 def _physical_memory_mib():
-    """This machine's memory in MiB (1 TiB when the system does not say): the
-    search tables are allocated up front, so more than this cannot help."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20
-    except (AttributeError, ValueError, OSError):
-        return 2**20
+    """This machine's memory in MiB: the search tables are allocated up
+    front, so more than this cannot help (schedule() clamps to it too)."""
+    from ._scheduler import machine_memory
+    return machine_memory() // 2**20
 
 
 def _emit(text, out):

@@ -108,7 +108,7 @@ def _improve(plan, good_enough, deadline, memory_limit, stats):
         plan.lower_bound = plan.peak
 
 
-def _machine_memory():
+def machine_memory():
     """Physical memory in bytes (2**62 when the system does not say)."""
     try:
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
@@ -143,7 +143,7 @@ def _byte_count(name, value, low):
 def _check_args(graph, time_limit, memory_limit, decompose, tolerance_bytes, tolerance_ratio):
     check_graph("schedule", graph)
     return (_real("time_limit", time_limit, finite=False),
-            min(_byte_count("memory_limit", memory_limit, 2**20), _machine_memory()),
+            min(_byte_count("memory_limit", memory_limit, 2**20), machine_memory()),
             check_flag("schedule", "decompose", decompose),
             _byte_count("tolerance_bytes", tolerance_bytes, 0),
             _real("tolerance_ratio", tolerance_ratio, finite=True))
