@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.lowmem-installed
 # Keep any flags the caller gave; only add the default when none were given.
 export THEANO_FLAGS ?= blas.ldflags=
 
-.PHONY: all venv build test test-peer test-install demo bench bench-scale bench-theano bench-storage clean distclean
+.PHONY: all venv build test test-peer test-install demo bench bench-scale bench-theano bench-storage bench-networks bench-graphs clean distclean
 
 all: build
 
@@ -84,6 +84,18 @@ bench-theano: build
 bench-storage: build
 	$(VPY) -m benchmarks.run_storage
 	$(VPY) -m benchmarks.run_theano_storage
+
+# The scheduler on real networks and random layered DAGs, from the committed
+# graph files in benchmarks/graphs/ (no Theano); BENCH_ARGS passes options,
+# e.g. BENCH_ARGS="--time-limits 0.1 1".
+bench-networks: build
+	$(VPY) -m benchmarks.run_networks $(BENCH_ARGS)
+
+# Rebuild benchmarks/graphs/: each network compiled and called once in
+# Theano (LowMemMode measures sizes and workspace; tens of minutes), and
+# the layered DAGs.
+bench-graphs: build
+	$(VPY) -m benchmarks.make_graphs
 
 clean:
 	rm -rf build lowmem/*.so lowmem/_*.c lowmem/theano/*.so lowmem/theano/_*.c *.egg-info
