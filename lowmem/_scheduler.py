@@ -22,12 +22,16 @@ from ._decompose import segments
 from ._graph import BYTES_LIMIT
 from ._lower_bounds import static_lower_bound
 from ._model import OrderError, as_node_ids
+from ._neighbourhood import SegmentWindows
 from ._orders import dfs_postorder
 from ._problem import buffer_tables, check_flag, check_graph, subproblem
 
 HEURISTICS = ("default", "dfs", "greedy", "lpmf")
 DEFAULT_MEMORY_LIMIT = 256 * 2**20
 CLEANUP_SHARE, CLEANUP_MAX_SECONDS = 0.03, 0.05
+# Share of the search time branch and bound from the segments' roots gets
+# before the large-neighbourhood search takes over.
+ROOT_SHARE = 0.3
 
 
 @dataclass
@@ -106,6 +110,30 @@ def _improve(plan, good_enough, deadline, memory_limit, stats):
     plan.order, plan.peak = result["order"], result["peak"]
     if result["exhausted"]:
         plan.lower_bound = plan.peak
+
+
+def _local_search(tables, plans, lower, deadline, tolerance_bytes, tolerance_ratio, stats):
+    """Improve the segment holding the peak by re-solving windows of its
+    order (_neighbourhood.py) until the deadline; a segment whose whole
+    space was searched is optimal. Returns the raised global lower bound."""
+    windows = {}
+    while plans and time.perf_counter() < deadline:
+        worst = max(plans, key=lambda p: p.peak)
+        good_enough = _good_enough(lower, tolerance_bytes, tolerance_ratio)
+        if worst.peak <= max(good_enough, worst.lower_bound):
+            break
+        state = windows.get(id(worst))
+        if state is None:
+            state = windows[id(worst)] = SegmentWindows(tables, worst.prob, worst.order,
+                                                        worst.peak, seed=len(windows))
+        state.step(deadline, lower_bound=worst.lower_bound, stop_at=good_enough)
+        worst.order, worst.peak = state.order, state.peak
+        if state.exhausted:
+            worst.lower_bound = worst.peak
+            lower = max(lower, worst.lower_bound)
+    stats["neighbourhoods"] = sum(s.tried for s in windows.values())
+    stats["neighbourhoods_improved"] = sum(s.improved for s in windows.values())
+    return lower
 
 
 def machine_memory():
@@ -240,15 +268,25 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
              "prepare_seconds": time.perf_counter() - t0}
     lower = max((p.lower_bound for p in plans), default=0)
 
+    # 1. Branch and bound from each segment's root, the worst first, for a
+    #    share of the time: it proves small segments at once.
+    root_deadline = time.perf_counter() + ROOT_SHARE * max(deadline - time.perf_counter(), 0)
     for plan in sorted(plans, key=lambda p: -p.peak):
         good_enough = _good_enough(lower, tolerance_bytes, tolerance_ratio)
         if plan.peak <= good_enough:
             break
         stats["searched_segments"] += 1
-        _improve(plan, good_enough, deadline, memory_limit, stats)
+        _improve(plan, good_enough, root_deadline, memory_limit, stats)
         lower = max(lower, plan.lower_bound)
-        if stats["timed_out"]:
+        if time.perf_counter() >= root_deadline:
             break
+    # 2. The large-neighbourhood search on the segment that holds the peak,
+    #    until it is proven, good enough, stalled, or the time is spent.
+    lower = _local_search(tables, plans, lower, deadline, tolerance_bytes, tolerance_ratio,
+                          stats)
+    stats["timed_out"] = bool(time.perf_counter() >= deadline and max(
+        (p.peak for p in plans), default=0) > _good_enough(lower, tolerance_bytes,
+                                                           tolerance_ratio))
 
     order = np.concatenate([p.prob.sub.nodes[p.order] for p in plans]) if plans else \
         np.zeros(0, dtype=np.int64)
