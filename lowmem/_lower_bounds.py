@@ -18,13 +18,27 @@ so the best order is proven optimal when its peak meets one of them.
   It is what proves orders where outputs pile up, such as Theano's
   profiler test graph, optimal at once.
 
-The last two need reachability tables of k^2/4 bytes (_bounds.pyx), built
-only while they fit in REACHABILITY_BYTES.
+* min cut: at v's step the executed set S is a downset holding v's
+  ancestors and none of v, its descendants; the least live bytes over all
+  such S, plus v's allocation and workspace, is one minimum s-t cut
+  (_mincut.pyx). It is at least v's forced-live figure and at most v's
+  step in any order.
+
+The reachability bounds need tables of k^2/4 bytes (_bounds.pyx), built
+only while they fit in REACHABILITY_BYTES; the min-cut network takes
+O(k + edges + reads) bytes, at most MINCUT_BYTES.
 """
 
-from . import _bounds
+import time
+
+import numpy as np
+
+from . import _bounds, _mincut
 
 REACHABILITY_BYTES = 64 * 2**20
+MINCUT_BYTES = 256 * 2**20
+# Above every byte count (the core keeps them below 2**62): "no target".
+NO_TARGET = 2**62
 
 
 def static_lower_bound(prob, time_limit=float("inf")):
@@ -42,3 +56,71 @@ def static_lower_bound(prob, time_limit=float("inf")):
         return bound
     more = _bounds.reachability_bounds(prob, time_limit)
     return bound if more is None else max(bound, *more)
+
+
+def lower_bound(prob, time_limit=float("inf"), step_memory=None, upper=None):
+    """(bound, source): the best lower bound on the peak of every order of
+    a checked ``_core.CoreProblem`` and the name of the bound that gave it:
+    "working_set", "pinned", "forced_live", "last_of_set" or "min_cut"
+    (the cheaper one on a tie; (0, "working_set") for an empty problem).
+
+    The bounds are tried cheapest first, within `time_limit` seconds for
+    the whole call, stopping as soon as one reaches `upper` (the peak of a
+    known order: proven optimal). Then min cut, node by node:
+    `step_memory` (int64[k], each node's step memory in the best known
+    order) bounds each node's min-cut figure from above, so only the nodes
+    whose step memory exceeds the bound so far are computed, largest first,
+    and a node whose step memory no longer exceeds the best is skipped.
+    Without it the local order (topological for any segment cut by
+    _problem.subproblem) gives the step memories; if that order is not
+    valid every node is a candidate, by decreasing working set.
+
+    Complexity: O(k) for the first two, the reachability bounds as in
+    :func:`static_lower_bound`, then O(k + edges + reads + makes) to build
+    the min-cut network plus one warm max flow per node computed (Dinic,
+    O(V^2 E) at worst; see _mincut.mincut_bounds), stopped at the time
+    limit.
+    """
+    deadline = time.perf_counter() + time_limit
+    if prob.k == 0:
+        return 0, "working_set"
+    target = NO_TARGET if upper is None else int(upper)
+    bound, source = int(prob.working_set.max()), "working_set"
+    if prob.pinned_bytes > bound:
+        bound, source = int(prob.pinned_bytes), "pinned"
+    if bound >= target or not time_limit > 0:
+        return bound, source
+    if _bounds.table_bytes(prob.k) <= REACHABILITY_BYTES:
+        more = _bounds.reachability_bounds(prob, time_limit)
+        if more is not None:
+            for figure, name in zip(more, ("forced_live", "last_of_set")):
+                if figure > bound:
+                    bound, source = int(figure), name
+    remaining = deadline - time.perf_counter()
+    if bound >= target or not remaining > 0:
+        return bound, source
+
+    if step_memory is None:
+        try:
+            steps = _mincut.order_step_memory(prob, np.arange(prob.k, dtype=np.int64))
+        except ValueError:
+            steps = None
+    else:
+        steps = np.ascontiguousarray(step_memory, dtype=np.int64)
+        if steps.shape != (prob.k,):
+            raise ValueError(f"step_memory: expected {prob.k} entries, got shape {steps.shape}")
+    if steps is None:
+        candidates = np.argsort(-np.asarray(prob.working_set), kind="stable")
+    else:
+        above = np.flatnonzero(steps > bound)
+        candidates = above[np.argsort(-steps[above], kind="stable")]
+    if not len(candidates):
+        return bound, source
+    try:
+        best, _, _ = _mincut.mincut_bounds(prob, candidates, target, remaining,
+                                           upper_bounds=steps, max_bytes=MINCUT_BYTES)
+    except MemoryError:
+        return bound, source            # the network would not fit: no min cut
+    if best > bound:
+        bound, source = int(best), "min_cut"
+    return bound, source

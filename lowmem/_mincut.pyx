@@ -1,0 +1,615 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Per-node min-cut lower bound: the least memory any order can have at a
+node's step, as one minimum s-t cut per node.
+
+The bound. At node v's step in any order, the executed set S is a downset
+(closed under predecessors) holding every ancestor of v, neither v nor any
+descendant of v; the step takes live(S) + alloc(v) + ws(v). So every
+order peaks at least at
+
+    bound(v) = alloc(v) + ws(v) + min { live(S) : S downset, anc(v) <= S, v not in S }.
+
+Live bytes after a set S, exactly as ``_core.run_node`` counts them
+(``net_change``): base, plus for each buffer b of size s_b, made by node p
+(or before the segment), read by the segment nodes R(b):
+
+* made before the segment: live unless R(b) is non-empty, b is not
+  pinned and R(b) <= S;
+* made by p: live iff p in S and (b pinned or some reader is not in S);
+  unread and not pinned it is freed at its own step.
+
+So live(S) = live0 + sum_u w_u x_u - sum_b s_b y_b, x_u = [u in S], with
+y_b = prod_{u in U_b} x_u for each non-pinned buffer with readers, where
+U_b = R(b), plus p when that is needed to imply p (when some reader is
+not provably a descendant of p; with y_b <= x_p the product is exact
+either way), and w_u = bytes u makes that are pinned or read. Products
+are free to minimise: y_b <= x_u for u in U_b and a negative weight on
+y_b make y_b = min_u x_u at the optimum. live is therefore a
+minimum-weight closure (Picard 1976, "Maximal closure of a graph and
+applications to combinatorial problems", Management Science 22(11)):
+
+* one vertex per node and per buffer with |U_b| >= 2 (a buffer with a
+  single element in U_b folds -s_b into that node's weight);
+* a vertex of weight w < 0 gets an arc from the source of capacity -w, one
+  of weight w > 0 an arc to the sink of capacity w;
+* "u in S implies q in S" (q a predecessor of u; u in U_b for y_b) is an
+  infinite arc u -> q;
+* forcing u into S is an infinite source arc, out of S an infinite sink
+  arc (forcing v's predecessors in forces all its ancestors; forcing v
+  out forces its descendants out).
+
+min live = live0 - (sum of negative weights' magnitudes) + min cut, and
+the source side of a minimum cut is a minimising S.
+
+Max flow is Dinic's algorithm (Dinic 1970, "Algorithm for solution of a
+problem of maximum flow in networks with power estimation", Soviet Math.
+Doklady 11), O(V^2 E) per flow, with int64 capacities. Warm start: the
+network is built once per problem with no forcing and its maximum flow F0
+computed once; forcing only raises capacities (source and sink arcs to
+infinity), so F0 stays a feasible flow and every query starts from a copy
+of it and only augments the flow the forcing adds.
+
+Overflow: finite capacities add up to at most 2 B (each buffer's size
+appears once as a producer weight and once as a negative product weight),
+B = the bytes of all buffers < 2**62 (CoreProblem's check), and
+"infinite" is that sum plus one, < 2**63. A flow never exceeds a finite
+cut, and every query is feasible (checked), so the flow value, the
+residuals (<= capacity of an arc plus that of its reverse <= infinite)
+and the sums stay below 2**63.
+"""
+
+import numpy as np
+
+from libc.stdint cimport int64_t, uint8_t
+from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memcpy
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+from lowmem._core cimport (CoreProblem, Problem, State, state_init, state_free,
+                           run_node, step_memory, bit_get)
+
+# Default cap on the bytes of one network (arcs, residuals, vertex arrays).
+DEFAULT_MAX_BYTES = 256 * 2**20
+# Bytes per arc: head, reverse arc, capacity, residual, warm residual;
+# per vertex: CSR pointer, level, current arc, queue/stack, plus the
+# per-node tables built alongside (weights, preds, marks).
+ARC_BYTES = 5 * 8
+VERTEX_BYTES = 10 * 8
+
+
+cdef inline double now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
+cdef class MinCutNetwork:
+    """The closure network of a ``_core.CoreProblem`` (see the module
+    docstring), built once, with its unforced maximum flow.
+
+    Construction is O(k + edges + reads + makes) plus the check, per
+    buffer, of whether its readers are all provably descendants of its
+    producer (each reader has a predecessor among the producer and the
+    other readers; at most about 8 (k + edges + reads) steps in all,
+    after which the producer is simply kept in U_b) and one max flow.
+    Raises MemoryError if the network would take more than `max_bytes`,
+    ValueError if the segment's dependencies have a cycle.
+
+    Vertices: nodes 0..k-1, product vertices k..k+na-1, source, sink.
+    """
+    cdef CoreProblem prob
+    cdef readonly Py_ssize_t k, n_aux, n_vertices, n_arcs
+    cdef readonly long long live0, negative, infinite, warm_flow
+    cdef Py_ssize_t src, snk
+    cdef int64_t* ptr          # CSR of arcs by tail, V + 1
+    cdef int64_t* head         # m
+    cdef int64_t* rev          # m
+    cdef int64_t* cap          # m, capacity without forcing
+    cdef int64_t* res          # m, residual of the current query
+    cdef int64_t* warm         # m, residual after the unforced max flow
+    cdef int64_t* level        # V
+    cdef int64_t* cur          # V, current arc
+    cdef int64_t* queue        # V, BFS queue and DFS arc stack
+    cdef int64_t* src_arc      # k: arc source -> node
+    cdef int64_t* snk_arc      # k: arc node -> sink
+    cdef readonly object pred_ptr, pred_idx   # int64 CSR of predecessors
+    cdef const int64_t* pp     # their data
+    cdef const int64_t* pi
+
+    def __cinit__(self):
+        self.ptr = self.head = self.rev = self.cap = self.res = self.warm = NULL
+        self.level = self.cur = self.queue = self.src_arc = self.snk_arc = NULL
+
+    def __dealloc__(self):
+        free(self.ptr); free(self.head); free(self.rev); free(self.cap)
+        free(self.res); free(self.warm); free(self.level); free(self.cur)
+        free(self.queue); free(self.src_arc); free(self.snk_arc)
+
+    def __init__(self, CoreProblem prob not None, long long max_bytes=DEFAULT_MAX_BYTES,
+                 double time_limit=float("inf")):
+        self.prob = prob
+        cdef Problem* P = &prob.P
+        cdef Py_ssize_t k = P.k, nb = P.nb
+        cdef Py_ssize_t i, j, jj, u, b, r, q, e, n_edges = P.succ_ptr[k] if k else 0
+        self.k = k
+
+        # Predecessor CSR, and a topological check (Kahn): a cycle would
+        # make every downset query meaningless.
+        pred_ptr_arr = np.zeros(k + 1, dtype=np.int64)
+        pred_idx_arr = np.zeros(max(n_edges, 1), dtype=np.int64)
+        producer_arr = np.full(max(nb, 1), -1, dtype=np.int64)
+        weight_arr = np.zeros(max(k, 1), dtype=np.int64)
+        mark_arr = np.full(max(k, 1), -1, dtype=np.int64)
+        uses_p_arr = np.zeros(max(nb, 1), dtype=np.uint8)    # p kept in U_b
+        cdef int64_t[::1] pred_ptr = pred_ptr_arr, pred_idx = pred_idx_arr
+        cdef int64_t[::1] producer = producer_arr, weight = weight_arr, mark = mark_arr
+        cdef uint8_t[::1] uses_p = uses_p_arr
+        fill_arr = np.zeros(max(k, 1), dtype=np.int64)
+        cdef int64_t[::1] fill = fill_arr
+        for i in range(k):
+            for j in range(P.succ_ptr[i], P.succ_ptr[i + 1]):
+                pred_ptr[P.succ_idx[j] + 1] += 1
+        for i in range(k):
+            pred_ptr[i + 1] += pred_ptr[i]
+            fill[i] = pred_ptr[i]
+        for i in range(k):
+            for j in range(P.succ_ptr[i], P.succ_ptr[i + 1]):
+                q = P.succ_idx[j]
+                pred_idx[fill[q]] = i
+                fill[q] += 1
+        for i in range(k):
+            fill[i] = P.pred_count[i]
+        cdef Py_ssize_t qh = 0, qt = 0
+        topo_arr = np.zeros(max(k, 1), dtype=np.int64)
+        cdef int64_t[::1] topo = topo_arr
+        for i in range(k):
+            if fill[i] == 0:
+                topo[qt] = i
+                qt += 1
+        while qh < qt:
+            i = topo[qh]
+            qh += 1
+            for j in range(P.succ_ptr[i], P.succ_ptr[i + 1]):
+                q = P.succ_idx[j]
+                fill[q] -= 1
+                if fill[q] == 0:
+                    topo[qt] = q
+                    qt += 1
+        if qt != k:
+            raise ValueError("the segment's dependencies have a cycle")
+        self.pred_ptr, self.pred_idx = pred_ptr_arr[:k + 1], pred_idx_arr[:n_edges]
+        self.pp = &pred_ptr[0]
+        self.pi = &pred_idx[0]          # pred_idx_arr has >= 1 entry
+
+        # Buffers: weights, and which need a product vertex.
+        for i in range(k):
+            for j in range(P.make_ptr[i], P.make_ptr[i + 1]):
+                producer[P.make_idx[j]] = i
+        reader_ptr_arr = np.zeros(nb + 1, dtype=np.int64)
+        cdef int64_t[::1] reader_ptr = reader_ptr_arr
+        for b in range(nb):
+            reader_ptr[b + 1] = reader_ptr[b] + P.buf_pending[b]   # checked count
+        reader_idx_arr = np.zeros(max(int(reader_ptr[nb]), 1), dtype=np.int64)
+        bfill_arr = reader_ptr_arr[:nb].copy() if nb else np.zeros(1, dtype=np.int64)
+        cdef int64_t[::1] reader_idx = reader_idx_arr, bfill = bfill_arr
+        for i in range(k):
+            for j in range(P.use_ptr[i], P.use_ptr[i + 1]):
+                b = P.use_idx[j]
+                reader_idx[bfill[b]] = i
+                bfill[b] += 1
+        cdef int64_t budget = 8 * (k + n_edges + reader_ptr[nb]) + 64
+        cdef Py_ssize_t na = 0, members = 0, size_u
+        cdef bint covered
+        cdef int64_t negative = 0, finite = 0
+        for b in range(nb):
+            if P.buf_pinned[b] or reader_ptr[b] == reader_ptr[b + 1]:
+                # Never freed in the segment (or unread: freed at once, or,
+                # made before, never freed): the producer's weight or live0.
+                if producer[b] >= 0 and P.buf_pinned[b]:
+                    weight[producer[b]] += P.buf_size[b]
+                continue
+            if producer[b] >= 0:
+                weight[producer[b]] += P.buf_size[b]
+                # Keep p in U_b unless each reader has a predecessor among
+                # p and the readers (then, the graph being acyclic, every
+                # reader descends from p and x_r <= x_p already).
+                mark[producer[b]] = b
+                for j in range(reader_ptr[b], reader_ptr[b + 1]):
+                    mark[reader_idx[j]] = b
+                for j in range(reader_ptr[b], reader_ptr[b + 1]):
+                    r = reader_idx[j]
+                    covered = False
+                    for jj in range(pred_ptr[r], pred_ptr[r + 1]):
+                        budget -= 1
+                        if mark[pred_idx[jj]] == b:
+                            covered = True
+                            break
+                    if not covered or budget < 0:
+                        uses_p[b] = 1
+                        break
+                for j in range(reader_ptr[b], reader_ptr[b + 1]):
+                    mark[reader_idx[j]] = -1
+                mark[producer[b]] = -1
+            size_u = reader_ptr[b + 1] - reader_ptr[b] + uses_p[b]
+            if size_u == 1:
+                weight[reader_idx[reader_ptr[b]]] -= P.buf_size[b]
+            else:
+                na += 1
+                members += size_u
+                negative += P.buf_size[b]
+                finite += P.buf_size[b]
+        for i in range(k):
+            if weight[i] < 0:
+                negative -= weight[i]
+                finite -= weight[i]
+            else:
+                finite += weight[i]
+
+        # Arcs, each with its reverse: source and sink arcs per node, one
+        # per predecessor edge, per product vertex its source arc and
+        # member arcs.
+        cdef Py_ssize_t V = k + na + 2
+        cdef Py_ssize_t m = 2 * (2 * k + n_edges + na + members)
+        if m * ARC_BYTES + V * VERTEX_BYTES + nb * 24 > max_bytes:
+            raise MemoryError(f"min-cut network of {m} arcs exceeds {max_bytes} bytes")
+        self.n_aux, self.n_vertices, self.n_arcs = na, V, m
+        self.src, self.snk = k + na, k + na + 1
+        self.live0 = P.live0
+        self.negative = negative
+        self.infinite = finite + 1
+        cdef int64_t INF = finite + 1
+        self.ptr = <int64_t*>calloc(V + 1, sizeof(int64_t))
+        self.head = <int64_t*>malloc(max(m, 1) * sizeof(int64_t))
+        self.rev = <int64_t*>malloc(max(m, 1) * sizeof(int64_t))
+        self.cap = <int64_t*>malloc(max(m, 1) * sizeof(int64_t))
+        self.res = <int64_t*>malloc(max(m, 1) * sizeof(int64_t))
+        self.warm = <int64_t*>malloc(max(m, 1) * sizeof(int64_t))
+        self.level = <int64_t*>malloc(V * sizeof(int64_t))
+        self.cur = <int64_t*>malloc(V * sizeof(int64_t))
+        self.queue = <int64_t*>malloc(V * sizeof(int64_t))
+        self.src_arc = <int64_t*>malloc(max(k, 1) * sizeof(int64_t))
+        self.snk_arc = <int64_t*>malloc(max(k, 1) * sizeof(int64_t))
+        if (self.ptr == NULL or self.head == NULL or self.rev == NULL or self.cap == NULL
+                or self.res == NULL or self.warm == NULL or self.level == NULL
+                or self.cur == NULL or self.queue == NULL or self.src_arc == NULL
+                or self.snk_arc == NULL):
+            raise MemoryError()
+
+        # Out-degrees (an arc and its reverse each count at their tail).
+        cdef int64_t* deg = self.ptr + 1
+        cdef Py_ssize_t s = self.src, t = self.snk, a
+        for i in range(k):
+            deg[s] += 1; deg[i] += 1            # source arc
+            deg[i] += 1; deg[t] += 1            # sink arc
+            for j in range(pred_ptr[i], pred_ptr[i + 1]):
+                deg[i] += 1; deg[pred_idx[j]] += 1
+        a = k
+        for b in range(nb):
+            if not self._has_aux(P, b, reader_ptr, uses_p):
+                continue
+            deg[s] += 1; deg[a] += 1
+            for j in range(reader_ptr[b], reader_ptr[b + 1]):
+                deg[a] += 1; deg[reader_idx[j]] += 1
+            if uses_p[b]:
+                deg[a] += 1; deg[producer[b]] += 1
+            a += 1
+        for i in range(V):
+            self.ptr[i + 1] += self.ptr[i]
+        # Place arcs; `cur` serves as the fill pointer here.
+        for i in range(V):
+            self.cur[i] = self.ptr[i]
+        for i in range(k):
+            self.src_arc[i] = self._add(s, i, -weight[i] if weight[i] < 0 else 0)
+            self.snk_arc[i] = self._add(i, t, weight[i] if weight[i] > 0 else 0)
+            for j in range(pred_ptr[i], pred_ptr[i + 1]):
+                self._add(i, pred_idx[j], INF)
+        a = k
+        for b in range(nb):
+            if not self._has_aux(P, b, reader_ptr, uses_p):
+                continue
+            self._add(s, a, P.buf_size[b])
+            for j in range(reader_ptr[b], reader_ptr[b + 1]):
+                self._add(a, reader_idx[j], INF)
+            if uses_p[b]:
+                self._add(a, producer[b], INF)
+            a += 1
+        for e in range(m):
+            self.res[e] = self.cap[e]
+        # The warm flow: a maximum one unless the time runs out first; any
+        # feasible flow is a correct starting point, only a slower one.
+        cdef bint late = False
+        self.warm_flow = self._maxflow(now() + time_limit, &late)
+        memcpy(self.warm, self.res, max(m, 1) * sizeof(int64_t))
+
+    cdef bint _has_aux(self, const Problem* P, Py_ssize_t b, int64_t[::1] reader_ptr,
+                       uint8_t[::1] uses_p):
+        """Whether buffer b gets a product vertex (|U_b| >= 2)."""
+        if P.buf_pinned[b] or reader_ptr[b] == reader_ptr[b + 1]:
+            return False
+        return reader_ptr[b + 1] - reader_ptr[b] + uses_p[b] >= 2
+
+    cdef Py_ssize_t _add(self, Py_ssize_t u, Py_ssize_t w, int64_t c):
+        """Arc u -> w of capacity c and its reverse (capacity 0); returns
+        the forward arc's index."""
+        cdef Py_ssize_t a = self.cur[u], ra = self.cur[w]
+        self.cur[u] += 1
+        self.cur[w] += 1
+        self.head[a], self.rev[a], self.cap[a] = w, ra, c
+        self.head[ra], self.rev[ra], self.cap[ra] = u, a, 0
+        return a
+
+    cdef int64_t _maxflow(self, double deadline, bint* late) noexcept nogil:
+        """Augment the flow in `res` to a maximum (Dinic: BFS levels, then
+        blocking flows by depth-first search with current-arc pointers,
+        iterative); returns the flow added. Sets *late and stops if the
+        deadline passes (checked per phase and every 4,096 paths)."""
+        cdef Py_ssize_t V = self.n_vertices, s = self.src, t = self.snk
+        cdef Py_ssize_t i, u, w, a, qh, qt, top
+        cdef int64_t total = 0, f
+        cdef int64_t* level = self.level
+        cdef int64_t* cur = self.cur
+        cdef int64_t* stack = self.queue
+        cdef int64_t* res = self.res
+        cdef int64_t* head = self.head
+        cdef int64_t* ptr = self.ptr
+        cdef Py_ssize_t paths = 0
+        while True:
+            if now() > deadline:
+                late[0] = True
+                return total
+            for i in range(V):
+                level[i] = -1
+            level[s] = 0
+            stack[0] = s
+            qh, qt = 0, 1
+            while qh < qt:
+                u = stack[qh]
+                qh += 1
+                if level[t] >= 0 and level[u] >= level[t]:
+                    break                       # deeper vertices cannot be on a shortest path
+                for a in range(ptr[u], ptr[u + 1]):
+                    w = head[a]
+                    if res[a] > 0 and level[w] < 0:
+                        level[w] = level[u] + 1
+                        stack[qt] = w
+                        qt += 1
+            if level[t] < 0:
+                return total
+            for i in range(V):
+                cur[i] = ptr[i]
+            # Blocking flow: walk admissible arcs from s; at t augment by
+            # the bottleneck and restart from s; a dead end is cut off.
+            top = 0
+            u = s
+            while True:
+                if u == t:
+                    f = res[stack[0]]
+                    for i in range(1, top):
+                        if res[stack[i]] < f:
+                            f = res[stack[i]]
+                    for i in range(top):
+                        res[stack[i]] -= f
+                        res[self.rev[stack[i]]] += f
+                    total += f
+                    top = 0
+                    u = s
+                    paths += 1
+                    if (paths & 4095) == 0 and now() > deadline:
+                        late[0] = True
+                        return total
+                    continue
+                while cur[u] < ptr[u + 1]:
+                    a = cur[u]
+                    w = head[a]
+                    if res[a] > 0 and level[w] == level[u] + 1:
+                        break
+                    cur[u] += 1
+                if cur[u] < ptr[u + 1]:
+                    stack[top] = cur[u]
+                    top += 1
+                    u = head[cur[u]]
+                else:
+                    if u == s:
+                        break
+                    level[u] = -1               # dead end in this phase
+                    top -= 1
+                    u = head[self.rev[stack[top]]]
+                    cur[u] += 1
+
+    cdef int64_t _query(self, const int64_t* force_in, Py_ssize_t n_in,
+                        const int64_t* force_out, Py_ssize_t n_out,
+                        double deadline, bint* late) noexcept nogil:
+        """Min live bytes over downsets containing `force_in` and missing
+        `force_out` (node ids, assumed feasible: checked by callers), from
+        the warm flow. Leaves the residuals in `res` (the source side of a
+        min cut is what the source still reaches)."""
+        cdef Py_ssize_t i, a
+        memcpy(self.res, self.warm, max(self.n_arcs, 1) * sizeof(int64_t))
+        for i in range(n_in):
+            a = self.src_arc[force_in[i]]
+            self.res[a] += self.infinite - self.cap[a]
+        for i in range(n_out):
+            a = self.snk_arc[force_out[i]]
+            self.res[a] += self.infinite - self.cap[a]
+        cdef int64_t flow = self.warm_flow + self._maxflow(deadline, late)
+        return self.live0 - self.negative + flow
+
+    def source_side(self):
+        """bool[k]: the nodes on the source side of the last query's cut
+        (a minimising downset). O(V + arcs)."""
+        cdef Py_ssize_t V = self.n_vertices, u, w, a, qh = 0, qt = 1
+        seen_arr = np.zeros(V, dtype=np.uint8)
+        cdef uint8_t[::1] seen = seen_arr
+        seen[self.src] = 1
+        self.queue[0] = self.src
+        while qh < qt:
+            u = self.queue[qh]
+            qh += 1
+            for a in range(self.ptr[u], self.ptr[u + 1]):
+                w = self.head[a]
+                if self.res[a] > 0 and not seen[w]:
+                    seen[w] = 1
+                    self.queue[qt] = w
+                    qt += 1
+        return seen_arr[:self.k].astype(bool)
+
+    def min_live(self, forced_in=(), forced_out=()):
+        """(min live bytes, bool[k] minimising downset) over downsets S of
+        the problem's nodes with forced_in <= S and S disjoint from
+        forced_out (local ids). ValueError on an id out of range or when no
+        such downset exists (an ancestor-or-self of a forced_in node is in
+        forced_out). O(k + edges) for the check plus one warm max flow."""
+        cdef const int64_t[::1] fin = _ids(forced_in, self.k, "forced_in")
+        cdef const int64_t[::1] fout = _ids(forced_out, self.k, "forced_out")
+        closure = _ancestors_or_self(self.pred_ptr, self.pred_idx, self.k, forced_in)
+        if len(fout) and closure[np.asarray(fout)].any():
+            raise ValueError("no downset holds forced_in and avoids forced_out")
+        cdef bint late = False
+        cdef int64_t live = self._query(&fin[0] if fin.shape[0] else NULL, fin.shape[0],
+                                        &fout[0] if fout.shape[0] else NULL, fout.shape[0],
+                                        float("inf"), &late)
+        return int(live), self.source_side()
+
+    cdef int64_t node_bound(self, Py_ssize_t v, double deadline, bint* late) noexcept nogil:
+        """bound(v) = alloc(v) + ws(v) + min live over downsets holding v's
+        predecessors (hence all its ancestors) and not v (hence none of its
+        descendants): always feasible in an acyclic problem."""
+        cdef const Problem* P = &self.prob.P
+        cdef int64_t vv = v
+        cdef int64_t lo = self.pp[v], hi = self.pp[v + 1]
+        return (self._query(self.pi + lo, hi - lo, &vv, 1, deadline, late)
+                + P.alloc[v] + P.ws[v])
+
+
+cdef const int64_t[::1] _ids(object ids, Py_ssize_t k, str name):
+    """`ids` as a contiguous int64 array of node ids in [0, k) (ValueError
+    naming `name` otherwise)."""
+    arr = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+    if len(arr) and (arr.min() < 0 or arr.max() >= k):
+        raise ValueError(f"{name}: node id out of range [0, {k})")
+    return arr
+
+
+def _ancestors_or_self(pred_ptr_arr, pred_idx_arr, Py_ssize_t k, nodes):
+    """bool[k]: `nodes` and all their ancestors. O(k + edges)."""
+    cdef const int64_t[::1] pred_ptr = pred_ptr_arr
+    cdef const int64_t[::1] pred_idx = pred_idx_arr
+    cdef const int64_t[::1] start = _ids(nodes, k, "nodes")
+    seen_arr = np.zeros(k, dtype=np.uint8)
+    stack_arr = np.empty(max(k, 1), dtype=np.int64)
+    cdef uint8_t[::1] seen = seen_arr
+    cdef int64_t[::1] stack = stack_arr
+    cdef Py_ssize_t top = 0, i, j, u, q
+    for i in range(start.shape[0]):
+        if not seen[start[i]]:
+            seen[start[i]] = 1
+            stack[top] = start[i]
+            top += 1
+    while top:
+        top -= 1
+        u = stack[top]
+        for j in range(pred_ptr[u], pred_ptr[u + 1]):
+            q = pred_idx[j]
+            if not seen[q]:
+                seen[q] = 1
+                stack[top] = q
+                top += 1
+    return seen_arr.astype(bool)
+
+
+def min_live_downset(CoreProblem prob not None, forced_in=(), forced_out=(),
+                     long long max_bytes=DEFAULT_MAX_BYTES):
+    """(min live bytes, bool[k] a downset achieving it): the least bytes
+    live after any downset S of the problem's nodes with forced_in <= S
+    and forced_out disjoint from S (local ids), under the memory model of
+    ``_core.run_node``. ValueError when no such downset exists or an id is
+    out of range; MemoryError past `max_bytes`. One network (O(k + edges +
+    reads + makes) and an unforced max flow) and one warm max flow,
+    Dinic's O(V^2 E) at worst; see the module docstring."""
+    return MinCutNetwork(prob, max_bytes).min_live(forced_in, forced_out)
+
+
+def mincut_bounds(CoreProblem prob not None, candidates, long long target,
+                  double time_limit, upper_bounds=None,
+                  long long max_bytes=DEFAULT_MAX_BYTES):
+    """(best, node, computed): the largest bound(v) (module docstring) over
+    the nodes of `candidates` (local ids, taken in the given order), the
+    node giving it (-1 if none) and how many bounds were computed.
+
+    Stops once the best reaches `target` (an incumbent peak: then proven
+    optimal) or `time_limit` seconds pass (the clock is read before each
+    node and inside the max flow; a bound cut short is discarded). With
+    `upper_bounds` (int64[k], e.g. each node's step memory in a known
+    order, which bounds bound(v) from above), a candidate whose upper
+    bound does not exceed the best so far is skipped. Returns (0, -1, 0)
+    when nothing is computed. Every value returned is a proven lower bound
+    on the peak of every order.
+
+    Complexity: building the network, O(k + edges + reads + makes) plus
+    one max flow; per node, O(arcs) to reset the residuals to the warm
+    flow plus Dinic's augmentation, O(V^2 E) at worst (V = k + product
+    vertices + 2 <= k + buffers + 2, E = arcs <= 2 (2k + edges + reads +
+    buffers + makes)). Memory: the network, at most `max_bytes`
+    (MemoryError beyond).
+    """
+    cdef double deadline = now() + time_limit
+    cdef const int64_t[::1] cand = _ids(candidates, prob.k, "candidates")
+    cdef const int64_t[::1] upper
+    cdef bint has_upper = upper_bounds is not None
+    if has_upper:
+        upper_arr = np.ascontiguousarray(upper_bounds, dtype=np.int64)
+        if upper_arr.shape != (prob.k,):
+            raise ValueError(f"upper_bounds: expected {prob.k} entries")
+        upper = upper_arr
+    if cand.shape[0] == 0 or not time_limit > 0:
+        return 0, -1, 0
+    cdef MinCutNetwork net = MinCutNetwork(prob, max_bytes, time_limit)
+    cdef int64_t best = 0, b
+    cdef Py_ssize_t node = -1, computed = 0, i, v
+    cdef bint late = False
+    with nogil:
+        for i in range(cand.shape[0]):
+            v = cand[i]
+            if has_upper and upper[v] <= best:
+                continue
+            if now() > deadline:
+                break
+            b = net.node_bound(v, deadline, &late)
+            if late:
+                break
+            computed += 1
+            if node < 0 or b > best:
+                best, node = b, v
+            if best >= target:
+                break
+    return int(best), int(node), int(computed)
+
+
+def order_step_memory(CoreProblem prob not None, order):
+    """int64[k]: each node's step memory when the problem's nodes run in
+    `order` (local ids); an upper bound on that node's min-cut bound.
+    ValueError unless `order` is a valid order. O(k + edges + reads +
+    makes)."""
+    cdef Problem P = prob.P
+    cdef State S
+    cdef const int64_t[::1] o = np.ascontiguousarray(order, dtype=np.int64)
+    if o.shape[0] != P.k:
+        raise ValueError(f"order has {o.shape[0]} nodes, the problem {P.k}")
+    steps_arr = np.zeros(P.k, dtype=np.int64)
+    cdef int64_t[::1] steps = steps_arr
+    if state_init(&P, &S) != 0:
+        raise MemoryError()
+    cdef Py_ssize_t t, n, bad = -1
+    try:
+        with nogil:
+            for t in range(P.k):
+                n = o[t]
+                if n < 0 or n >= P.k or not bit_get(S.ready, n):
+                    bad = t
+                    break
+                steps[n] = step_memory(&P, &S, n)
+                run_node(&P, &S, n)
+    finally:
+        state_free(&S)
+    if bad >= 0:
+        raise ValueError(f"step {bad}: node {o[bad]} is unknown, repeated or not ready")
+    return steps_arr
