@@ -1,0 +1,358 @@
+"""Independent parts of a segment, and the min-peak merge of their orders.
+
+Two nodes of a segment are coupled when one depends on the other, or both
+read or make one buffer (a buffer made before the segment included). The
+connected components of that relation are the segment's *independent
+parts*: each buffer belongs to one part, so the bytes live at any moment are
+``base`` plus each part's own live bytes, and a part's live bytes depend on
+which of its own nodes have run and nothing else (:func:`part_subproblem`).
+
+Scheduling the whole segment is then interleaving one order per part. For
+fixed orders the interleaving with the lowest peak is found by Liu's
+hill-valley merge (J. W. H. Liu, "An application of generalized tree
+pebbling to sparse matrix factorization", SIAM J. Algebraic Discrete
+Methods 8(3), 1987; used for series-parallel graphs by Kayaaslan, Lambert,
+Marchal and Uçar, "Scheduling series-parallel task graphs to minimize peak
+memory", TCS 707, 2018): cut each part's memory profile into segments and
+run the segments by a priority, whole. Liu's profiles start at their
+minimum (nothing allocated); a segment's profile here may start higher (it
+frees buffers made before it), so the cut is the general chain reduction
+for minimising a maximum cumulative cost (Abdel-Wahab and Kameda,
+"Scheduling to minimize maximum cumulative cost subject to series-parallel
+precedence constraints", Operations Research 26(1), 1978), of which Liu's
+hill-valley segments are the case of a profile starting at its minimum: see
+:func:`hill_valley_merge`. tests/test_parts.py checks the merge against
+every interleaving on small random instances.
+"""
+
+import numpy as np
+
+from . import _heuristics
+from ._core import CoreProblem
+from ._lower_bounds import static_lower_bound
+from ._parts_core import components, profile_blocks
+from ._problem import Subproblem
+
+BYTES_LIMIT = 1 << 62
+
+
+def _checked(sub):
+    """(CoreProblem, Subproblem): a Subproblem is checked by CoreProblem
+    (ValueError on anything malformed), a CoreProblem already was."""
+    prob = sub if isinstance(sub, CoreProblem) else CoreProblem(sub)
+    return prob, prob.sub
+
+
+def _rows(ptr):
+    """Row of each CSR entry."""
+    return np.repeat(np.arange(len(ptr) - 1, dtype=np.int64), np.diff(ptr))
+
+
+def independent_parts(sub):
+    """The independent parts of a segment: list of sorted int64 arrays of
+    local node ids, ordered by their first node; one array (every node)
+    when the segment is connected, none when it is empty.
+
+    `sub` is a _problem.Subproblem (checked here with CoreProblem) or a
+    CoreProblem. Nodes and buffers are the elements of one union-find
+    (Tarjan), joined along every dependency edge and every (node, buffer
+    it reads or makes) pair: O((k + nb + edges + reads + makes) log k)
+    worst case, near-linear in practice.
+    """
+    _, sub = _checked(sub)
+    k = sub.k
+    if k == 0:
+        return []
+    src = np.concatenate([_rows(sub.succ_ptr), _rows(sub.use_ptr), _rows(sub.make_ptr)])
+    dst = np.concatenate([sub.succ_idx, k + np.asarray(sub.use_idx, dtype=np.int64),
+                          k + np.asarray(sub.make_idx, dtype=np.int64)])
+    label = components(k + len(sub.buf_size), src, dst)[:k]
+    # A component's label is its smallest element; with nodes numbered
+    # before buffers that is its first node: sort by it, split at changes.
+    by_part = np.argsort(label, kind="stable")
+    cuts = np.flatnonzero(np.diff(label[by_part])) + 1
+    return [part.astype(np.int64) for part in np.split(by_part, cuts)]
+
+
+def _part_subproblem(sub, nodes):
+    """part_subproblem without the closure check (nodes from
+    independent_parts are closed by construction)."""
+    k, m = sub.k, len(nodes)
+    local = np.full(k, -1, dtype=np.int64)
+    local[nodes] = np.arange(m, dtype=np.int64)
+
+    def gather(ptr, idx):
+        lengths = ptr[nodes + 1] - ptr[nodes]
+        new_ptr = np.zeros(m + 1, dtype=np.int64)
+        np.cumsum(lengths, out=new_ptr[1:])
+        starts = np.repeat(ptr[nodes] - new_ptr[:-1], lengths)
+        return new_ptr, np.asarray(idx, dtype=np.int64)[starts + np.arange(new_ptr[-1])]
+
+    succ_ptr, succ_idx = gather(np.asarray(sub.succ_ptr), sub.succ_idx)
+    use_ptr, use_glob = gather(np.asarray(sub.use_ptr), sub.use_idx)
+    make_ptr, make_glob = gather(np.asarray(sub.make_ptr), sub.make_idx)
+    bufs = np.unique(np.concatenate([use_glob, make_glob]))
+    made_here = np.zeros(len(bufs), dtype=bool)
+    made_here[np.searchsorted(bufs, make_glob)] = True
+    buf_size = np.asarray(sub.buf_size, dtype=np.int64)[bufs]
+    live0 = int(buf_size[~made_here].sum())
+    return Subproblem(np.asarray(sub.nodes, dtype=np.int64)[nodes],
+                      np.asarray(sub.pred_count, dtype=np.int64)[nodes],
+                      succ_ptr, local[succ_idx],
+                      np.asarray(sub.alloc, dtype=np.int64)[nodes],
+                      np.asarray(sub.ws, dtype=np.int64)[nodes],
+                      make_ptr, np.searchsorted(bufs, make_glob),
+                      use_ptr, np.searchsorted(bufs, use_glob),
+                      buf_size, np.asarray(sub.buf_pending, dtype=np.int64)[bufs],
+                      np.asarray(sub.buf_pinned, dtype=np.uint8)[bufs], live0, 0)
+
+
+def part_subproblem(sub, nodes):
+    """The Subproblem of one part alone: `nodes` (sorted local ids of
+    `sub`) must be closed, sharing no dependency edge and no buffer with the
+    other nodes (a part from :func:`independent_parts`, or a union of
+    parts); ValueError otherwise. Its local node i is ``nodes[i]`` of `sub`
+    and its ``nodes`` field holds their global ids; its buffers are those
+    `nodes` read or make, with the same readers counts and pinned flags;
+    ``live0`` = the bytes of those made before the segment, ``base`` = 0.
+    O(k + nb + edges + reads + makes) (the closure check included).
+
+    Claim: run the parts of `sub` in any interleaving of orders of each
+    part. At any moment, memory of the segment = sub.base + the live bytes
+    of every part but the running one at its current position (its
+    part_subproblem's live bytes after its nodes run so far) + the step
+    memory of the running part's node in its part_subproblem.
+
+    Proof. Every buffer of `sub` is read or made by a segment node (that is
+    how subproblem chooses them), so it belongs to exactly one part.
+    Whether it is live depends only on whether its producer has run (or it
+    was made before the segment), how many of its readers have run (all in
+    its part) and its pinned flag: the same facts in `sub` and in the part's
+    subproblem, which copies the pending count and the flag. So live bytes
+    of the segment = base (buffers it does not touch) + the sum over parts
+    of the part's live bytes, each a function of the part's own executed
+    set. Both start right: part live0 = its pre-segment buffers, and the
+    sum of those plus base is sub.live0. A step of node n in part p costs
+    live + alloc[n] + ws[n], and alloc and ws are copied. Hence the claim,
+    and a part's executable nodes are the same in both (its predecessors
+    are all in the part).
+    """
+    _, sub = _checked(sub)
+    nodes = np.asarray(nodes, dtype=np.int64)
+    if nodes.ndim != 1 or (len(nodes) and (nodes[0] < 0 or nodes[-1] >= sub.k
+                                           or np.any(np.diff(nodes) <= 0))):
+        raise ValueError("part_subproblem: nodes must be sorted distinct local ids")
+    inside = np.zeros(sub.k, dtype=bool)
+    inside[nodes] = True
+    succ_row = _rows(sub.succ_ptr)
+    if np.any(inside[succ_row] != inside[sub.succ_idx]):
+        raise ValueError("part_subproblem: a dependency edge crosses the part")
+    nb = len(sub.buf_size)
+    touched_in = np.zeros(nb, dtype=bool)
+    touched_out = np.zeros(nb, dtype=bool)
+    for ptr, idx in ((sub.use_ptr, sub.use_idx), (sub.make_ptr, sub.make_idx)):
+        row = _rows(ptr)
+        touched_in[idx[inside[row]]] = True
+        touched_out[idx[~inside[row]]] = True
+    if np.any(touched_in & touched_out):
+        raise ValueError("part_subproblem: a buffer is shared with nodes outside the part")
+    return _part_subproblem(sub, nodes)
+
+
+def profile(part_prob, order):
+    """Memory profile of `order` (local ids, a valid order) of a problem
+    (Subproblem or CoreProblem; for a part, base 0): int64 array of 2m+1
+    points [L0, s1, L1, s2, L2, ..., sm, Lm], L0 = live0, s_t the memory of
+    step t (live before + its allocation + workspace) and L_t the bytes live
+    after it. Every s_t >= L_{t-1} and s_t >= L_t (a step holds what was
+    live before plus what it makes, and frees only after it), so a profile's
+    peak is at a step point. ValueError on an invalid order.
+
+    Vectorised: each buffer is freed after its last reader's step (after
+    its maker's when nothing reads it), unless pinned; O(k + nb + reads +
+    makes).
+    """
+    prob, sub = _checked(part_prob)
+    order = np.ascontiguousarray(order, dtype=np.int64)
+    _heuristics.evaluate(prob, order)        # raises unless a valid order
+    k, nb = sub.k, len(sub.buf_size)
+    pos = np.empty(k, dtype=np.int64)
+    pos[order] = np.arange(k, dtype=np.int64)
+    use_idx, make_idx = np.asarray(sub.use_idx), np.asarray(sub.make_idx)
+    freed_at = np.full(nb, -1, dtype=np.int64)
+    freed_at[make_idx] = pos[_rows(sub.make_ptr)]
+    # A valid order runs readers after the maker, so the max is the last reader.
+    np.maximum.at(freed_at, use_idx, pos[_rows(sub.use_ptr)])
+    freed = (freed_at >= 0) & (np.asarray(sub.buf_pinned) == 0)
+    buf_size = np.asarray(sub.buf_size, dtype=np.int64)
+    freed_bytes = np.zeros(k, dtype=np.int64)
+    np.add.at(freed_bytes, freed_at[freed], buf_size[freed])
+    alloc = np.asarray(sub.alloc, dtype=np.int64)[order]
+    ws = np.asarray(sub.ws, dtype=np.int64)[order]
+    after = int(sub.live0) + np.cumsum(alloc - freed_bytes)
+    before = np.concatenate([[int(sub.live0)], after[:-1]])
+    out = np.empty(2 * k + 1, dtype=np.int64)
+    out[0] = int(sub.live0)
+    out[1::2] = before + alloc + ws
+    out[2::2] = after
+    return out
+
+
+def _check_profile(order, prof):
+    if prof.ndim != 1 or len(prof) != 2 * len(order) + 1:
+        raise ValueError("hill_valley_merge: a profile must have 2 * len(order) + 1 points")
+    if prof.min() < 0 or prof.max() >= BYTES_LIMIT:
+        raise ValueError("hill_valley_merge: profile points must be bytes in [0, 2**62)")
+    # The node-level argument needs each step point at least its neighbours.
+    if np.any(prof[1::2] < prof[0:-1:2]) or np.any(prof[1::2] < prof[2::2]):
+        raise ValueError("hill_valley_merge: a step point is below a live point next to it")
+
+
+def hill_valley_merge(parts, base=0):
+    """Interleave fixed orders of independent parts with the lowest peak.
+
+    parts: sequence of (nodes, order, profile): `nodes` the part's nodes as
+    ids of the segment (its local node i is nodes[i]), `order` the part's
+    order in its own local ids, `profile` = :func:`profile` of it.
+    Returns (merged, peak): merged the segment ids in the merged order
+    (int64), peak = base + the largest sum over parts of their current
+    profile points at a step of the merged order, i.e. the segment's peak
+    when the profiles come from :func:`part_subproblem` (its claim).
+
+    Method. A part's profile is a chain of unit moves; a block of moves has
+    a rise c (highest point above its start) and a net change d. Running
+    whole blocks in sequence, memory during a block = the sum of the
+    others' current points + its start + its rise, so the peak is
+    max over blocks of (sum of the start points + the net changes of the
+    blocks before + c). For blocks free of precedence that is minimised by
+    running those with d < 0 first by increasing c, then the rest by
+    decreasing c - d (exchange argument: swapping two adjacent blocks out
+    of that order never lowers the larger of their two peaks). Within a
+    part, :func:`_parts_core.profile_blocks` merges adjacent blocks whose
+    keys would invert their chain order (Abdel-Wahab and Kameda 1978; for
+    a profile starting at its minimum every block has d >= 0, c - d =
+    hill - valley, and the blocks are Liu's hill-valley segments, whose
+    hills fall and valleys rise); then all blocks of all parts run by key,
+    ties by part and position, which keeps each chain in order. An optimal
+    interleaving at this granularity is one of nodes too: a step point is
+    never below its neighbours, so no other part gains by moving while a
+    part is at one. The peak returned is computed from the merged order
+    itself. O(P log P + total points), P the number of blocks.
+    """
+    base = int(base)
+    if not 0 <= base < BYTES_LIMIT:
+        raise ValueError("hill_valley_merge: base must be bytes in [0, 2**62)")
+    glob, offsets, keys, Ls, excess = [], [0], [], [], []
+    start_total, top_total = base, base
+    for p, (nodes, order, prof) in enumerate(parts):
+        nodes = np.asarray(nodes, dtype=np.int64)
+        order = np.asarray(order, dtype=np.int64)
+        prof = np.asarray(prof, dtype=np.int64)
+        m = len(order)
+        _check_profile(order, prof)
+        if m != len(nodes) or (m and (order.min() < 0 or order.max() >= m
+                                      or len(np.unique(order)) != m)):
+            raise ValueError("hill_valley_merge: order must be a permutation of the part's nodes")
+        # Bound every partial sum below 2**62 before adding in int64.
+        top_total += int(prof.max())
+        if top_total >= BYTES_LIMIT:
+            raise ValueError("hill_valley_merge: profiles add up to 2**62 bytes or more")
+        start_total += int(prof[0])
+        ends, rise, net = profile_blocks(prof)
+        starts = np.concatenate([[0], ends])[:len(ends)].astype(np.int64)
+        # Steps (0-based) whose step point 2t+1 lies in (start, end].
+        first, last = (starts + 1) // 2, (ends - 1) // 2 + 1
+        nb = len(ends)
+        keys.append(np.stack([(net >= 0).astype(np.int64), np.where(net < 0, rise, net - rise),
+                              np.full(nb, p), np.arange(nb), first + offsets[-1],
+                              last + offsets[-1]]))
+        glob.append(nodes[order])
+        Ls.append(np.diff(prof[0::2]))                 # L_t - L_{t-1}
+        excess.append(prof[1::2] - prof[0:-1:2])       # s_t - L_{t-1}
+        offsets.append(offsets[-1] + m)
+    if not glob:
+        return np.zeros(0, dtype=np.int64), base
+    blocks = np.concatenate(keys, axis=1)
+    by_key = np.lexsort((blocks[3], blocks[2], blocks[1], blocks[0]))
+    first, last = blocks[4][by_key], blocks[5][by_key]
+    lengths = np.maximum(last - first, 0)
+    total = int(lengths.sum())
+    out_ptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=out_ptr[1:])
+    steps = np.repeat(first - out_ptr[:-1], lengths) + np.arange(total, dtype=np.int64)
+    merged = np.concatenate(glob)[steps]
+    deltas = np.concatenate(Ls)[steps]
+    before = start_total + np.concatenate([[0], np.cumsum(deltas)[:-1]])
+    peak = int((before + np.concatenate(excess)[steps]).max()) if total else start_total
+    return merged, peak
+
+
+def _is_chain(psub):
+    """True when the part has exactly one valid order: its local ids are a
+    topological order (the listed order), which is the only one iff each
+    node is a direct predecessor of the next. O(k + edges)."""
+    m = psub.k
+    if m <= 1:
+        return True
+    row = _rows(psub.succ_ptr)
+    next_edge = np.zeros(m, dtype=bool)
+    next_edge[row[np.asarray(psub.succ_idx) == row + 1]] = True
+    return bool(next_edge[:-1].all())
+
+
+def merge_parts(sub, solve):
+    """Schedule a segment part by part and merge the parts' orders.
+
+    sub: a _problem.Subproblem (or a CoreProblem of one). solve: called as
+    ``solve(part_core_problem)`` on each part that has more than one valid
+    order (a CoreProblem of :func:`part_subproblem`, base 0; its
+    ``sub.nodes`` are global ids); must return (order, peak, exhausted):
+    an order in the part's local ids, its peak, and True if that peak is
+    proven minimal for the part alone. ValueError if `peak` is not the
+    order's.
+
+    Returns None when the segment has fewer than two parts. Otherwise
+    (order, peak, exact): order in local ids of `sub` (int64), peak its
+    peak in the segment (base included; equal to _heuristics.evaluate on
+    `sub`), exact True only when no order of the segment peaks lower:
+
+    * every part has a single valid order (a chain): the merge is optimal
+      over all interleavings, which are then all the segment's orders;
+    * or peak equals this lower bound: at the step where part i peaks, the
+      others hold at least their least live bytes, so every order peaks at
+      least base + max_i (lb_i + sum_{j != i} min_j), lb_i = the part's
+      peak if proven (exhausted, or a chain), else its static lower bound,
+      and min_j = the least of the part's live points for a chain (its only
+      order), else its pre-segment pinned bytes (never freed: a lower bound
+      on its live bytes at every moment of every order).
+
+    Cost: the parts, subproblems, profiles and merge are O((k + nb + edges
+    + reads + makes) log k) together, plus the solver's time.
+    """
+    prob, sub = _checked(sub)
+    parts = independent_parts(prob)
+    if len(parts) < 2:
+        return None
+    items, bounds, least = [], [], []
+    chains = True
+    for nodes in parts:
+        pprob = CoreProblem(_part_subproblem(sub, nodes))
+        if _is_chain(pprob.sub):
+            order = np.arange(pprob.k, dtype=np.int64)
+            prof = profile(pprob, order)
+            bounds.append(int(prof.max()))
+            least.append(int(prof[0::2].min()))
+        else:
+            chains = False
+            order, peak, exhausted = solve(pprob)
+            order = np.ascontiguousarray(order, dtype=np.int64)
+            prof = profile(pprob, order)          # checks the order
+            if int(prof.max()) != int(peak):
+                raise ValueError("merge_parts: solve returned a peak that is not its order's")
+            bounds.append(int(peak) if exhausted else static_lower_bound(pprob, 0))
+            least.append(int(pprob.pinned_live0))
+        items.append((nodes, order, prof))
+    order, peak = hill_valley_merge(items, base=sub.base)
+    total_least = sum(least)
+    lower = int(sub.base) + max(b + total_least - m for b, m in zip(bounds, least))
+    return order, peak, bool(chains or peak <= lower)
