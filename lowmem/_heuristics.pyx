@@ -3,7 +3,10 @@
 
 They give the search its first upper bound and are the baselines it is
 measured against. ``evaluate`` is O(k + edges + reads + makes); each greedy
-heuristic O((k + edges + reads + makes) log k), see :func:`greedy`.
+heuristic O((k + edges + reads + makes) log k), see :func:`greedy`. The
+structural (memory-blind) depth-first orders of _orders.py walk their
+dependency lists with :func:`dfs_postorder_csr`, and XLA's DFS scheduler
+gets its keys from :func:`xla_dfs_stats`, both O(nodes + edges).
 """
 
 import numpy as np
@@ -15,6 +18,9 @@ from lowmem._core cimport (CoreProblem, Problem, State, state_init, state_free,
 # Greedy rules.
 FREED_MINUS_ALLOCATED = 0   # largest (freed - allocated) first: XLA's list scheduler
 LEAST_MEMORY = 1            # smallest step memory first: Inductor's LPMF
+
+# Saturation point of xla_dfs_stats' byte sums (every byte count is below it).
+cdef int64_t BYTES_CAP = (<int64_t>1) << 62
 
 
 def evaluate(CoreProblem prob not None, order):
@@ -51,7 +57,8 @@ def evaluate(CoreProblem prob not None, order):
 cdef struct Entry:
     int64_t key1            # the rule's first key (smaller runs first)
     int64_t key2            # its tie-break
-    int64_t node            # last tie-break: the lowest node
+    int64_t tie             # last tie-break: the lowest rank (distinct per node)
+    int64_t node
     int64_t version         # valid while it equals the node's version
 
 
@@ -60,7 +67,7 @@ cdef inline bint entry_less(const Entry* x, const Entry* y) noexcept nogil:
         return x.key1 < y.key1
     if x.key2 != y.key2:
         return x.key2 < y.key2
-    return x.node < y.node
+    return x.tie < y.tie
 
 
 cdef inline void heap_push(Entry* heap, Py_ssize_t* size, Entry e) noexcept nogil:
@@ -97,7 +104,8 @@ cdef inline Entry heap_pop(Entry* heap, Py_ssize_t* size) noexcept nogil:
 
 
 cdef inline Entry greedy_entry(const Problem* P, const State* S, Py_ssize_t n,
-                               bint by_freed, int64_t* version) noexcept nogil:
+                               bint by_freed, int64_t* version,
+                               const int64_t* tie) noexcept nogil:
     """A fresh heap entry for ready node n: its keys in the current state.
     Step memory is live + alloc + ws and live is the same for every ready
     node, so alloc + ws orders them as step memory does."""
@@ -107,19 +115,41 @@ cdef inline Entry greedy_entry(const Problem* P, const State* S, Py_ssize_t n,
         e.key1, e.key2 = d, m
     else:
         e.key1, e.key2 = m, d
+    e.tie = tie[n]
     e.node = n
     version[n] += 1
     e.version = version[n]
     return e
 
 
-def greedy(CoreProblem prob not None, int rule):
+def _tie_ranks(tie_rank, Py_ssize_t k):
+    """`tie_rank` checked at the boundary: an integer array holding a
+    permutation of range(k), as a contiguous int64 array (None: the node
+    ids themselves). O(k). Raises ValueError otherwise."""
+    if tie_rank is None:
+        return np.arange(max(k, 1), dtype=np.int64)
+    arr = np.asarray(tie_rank)
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"tie_rank must be an integer array, got dtype {arr.dtype}")
+    if arr.ndim != 1 or arr.shape[0] != k:
+        raise ValueError(f"tie_rank must be a 1-d array of length {k}, got shape {arr.shape}")
+    if k and (arr.min() < 0 or arr.max() >= k
+              or np.bincount(arr.astype(np.int64), minlength=k).max() != 1):
+        raise ValueError(f"tie_rank must be a permutation of range({k})")
+    # A length-1 array when k == 0 keeps the pointer below valid.
+    return np.ascontiguousarray(arr, dtype=np.int64) if k else np.zeros(1, dtype=np.int64)
+
+
+def greedy(CoreProblem prob not None, int rule, tie_rank=None):
     """List scheduling: at each step run the best ready node under `rule`.
 
     FREED_MINUS_ALLOCATED: most bytes freed minus bytes kept allocated, ties
     by least step memory. LEAST_MEMORY: least step memory, ties by most
     freed minus allocated. Further ties go to the lowest (earliest listed)
-    node. Returns (order, peak).
+    node, or, given `tie_rank` (a permutation of range(k), any integer
+    dtype: the rank of each local node, e.g. its position in a depth-first
+    order), to the node of lowest rank; ValueError unless it is one.
+    Returns (order, peak).
 
     The ready nodes sit in a binary heap keyed by (rule key, tie-break,
     node). A ready node's step memory differs from the others' by its
@@ -148,6 +178,8 @@ def greedy(CoreProblem prob not None, int rule):
     cdef bint by_freed = rule == FREED_MINUS_ALLOCATED
     if rule not in (FREED_MINUS_ALLOCATED, LEAST_MEMORY):
         raise ValueError(f"unknown greedy rule {rule!r}")
+    tie_arr = _tie_ranks(tie_rank, P.k)
+    cdef const int64_t[::1] tie = tie_arr
     if state_init(&P, &S) != 0:
         raise MemoryError()
     try:
@@ -157,7 +189,8 @@ def greedy(CoreProblem prob not None, int rule):
                     unrun_xor[P.use_idx[j]] ^= n
             for n in range(P.k):
                 if P.pred_count[n] == 0:
-                    heap_push(heap, &size, greedy_entry(&P, &S, n, by_freed, &version[0]))
+                    heap_push(heap, &size,
+                              greedy_entry(&P, &S, n, by_freed, &version[0], &tie[0]))
             for t in range(P.k):
                 n = -1
                 while size > 0:
@@ -180,11 +213,12 @@ def greedy(CoreProblem prob not None, int rule):
                         r = unrun_xor[b]
                         if 0 <= r < P.k and bit_get(S.ready, r) and size < capacity:
                             heap_push(heap, &size, greedy_entry(&P, &S, r, by_freed,
-                                                                &version[0]))
+                                                                &version[0], &tie[0]))
                 for j in range(P.succ_ptr[n], P.succ_ptr[n + 1]):
                     s = P.succ_idx[j]
                     if S.predleft[s] == 0 and size < capacity:
-                        heap_push(heap, &size, greedy_entry(&P, &S, s, by_freed, &version[0]))
+                        heap_push(heap, &size, greedy_entry(&P, &S, s, by_freed,
+                                                            &version[0], &tie[0]))
     finally:
         state_free(&S)
     if scheduled < P.k:
@@ -241,3 +275,67 @@ def dfs_postorder_csr(dep_ptr, dep_idx, roots):
                     order[out] = node
                     out += 1
     return order_arr[:out]
+
+
+cdef inline int64_t add_capped(int64_t x, int64_t y) noexcept nogil:
+    """min(x + y, BYTES_CAP) for 0 <= x, y <= BYTES_CAP, without overflow."""
+    return BYTES_CAP if x >= BYTES_CAP - y else x + y
+
+
+def xla_dfs_stats(op_ptr, op_idx, users, sizes):
+    """Per-node keys of XLA's DFS memory scheduler (``DFSMemoryScheduler``
+    in XLA's hlo_memory_scheduler.cc), for node ids listed so that each
+    node's operands come before it (a topological order).
+
+    op_ptr/op_idx  CSR: the distinct producer nodes of each node's inputs
+                   (its data operands); each must be below the node's id
+    users[v]       distinct nodes reading an output of v
+    sizes[v]       bytes v allocates (its non-aliased outputs)
+
+    Returns (extra_users, total_sizes), int64 arrays:
+    extra_users[v] = max(users[v] - 1, 0) + sum of its operands' extra_users,
+                     capped at the number of nodes;
+    total_sizes[v] = sizes[v] + sum of its operands' total_sizes, capped at
+                     the running sum of sizes over nodes 0..v.
+    As in XLA these over-count on DAGs (a shared ancestor counts once per
+    path) and the caps keep them finite; here every sum also saturates at
+    2**62 on the way, so nothing overflows whatever the sizes (each < 2**62).
+    One pass, O(nodes + operands). Raises ValueError on malformed arrays
+    (checked before the loop).
+    """
+    ptr_arr = np.ascontiguousarray(op_ptr, dtype=np.int64)
+    idx_arr = np.ascontiguousarray(op_idx, dtype=np.int64)
+    users_arr = np.ascontiguousarray(users, dtype=np.int64)
+    sizes_arr = np.ascontiguousarray(sizes, dtype=np.int64)
+    cdef Py_ssize_t n = len(ptr_arr) - 1
+    if (ptr_arr.ndim != 1 or n < 0 or ptr_arr[0] != 0 or ptr_arr[n] != len(idx_arr)
+            or np.any(np.diff(ptr_arr) < 0)):
+        raise ValueError("op_ptr is not a CSR index pointer for op_idx")
+    if users_arr.shape != (n,) or sizes_arr.shape != (n,):
+        raise ValueError(f"users and sizes must be 1-d arrays of length {n}")
+    if n and (users_arr.min() < 0 or sizes_arr.min() < 0 or sizes_arr.max() >= BYTES_CAP):
+        raise ValueError("users and sizes must be >= 0, sizes below 2**62")
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(ptr_arr))
+    if len(idx_arr) and (idx_arr.min() < 0 or np.any(idx_arr >= rows)):
+        raise ValueError("op_idx: an operand is not a node listed before its user")
+    extra_arr = np.zeros(n, dtype=np.int64)
+    total_arr = np.zeros(n, dtype=np.int64)
+    cdef const int64_t[::1] ptr = ptr_arr, idx = idx_arr, u = users_arr, sz = sizes_arr
+    cdef int64_t[::1] extra = extra_arr, total = total_arr
+    cdef Py_ssize_t v, j
+    cdef int64_t e, t, cumulative = 0
+    with nogil:
+        for v in range(n):
+            # Every term is in [0, cap] and a partial sum is kept <= its cap,
+            # so capping as we go gives the same result as XLA's capping at
+            # the end (the terms are >= 0). Extra users stay <= 2n; byte sums
+            # saturate before adding (two 2**62 terms would overflow).
+            e = min(max(u[v] - 1, 0), <int64_t>n)
+            t = sz[v]
+            cumulative = add_capped(cumulative, sz[v])
+            for j in range(ptr[v], ptr[v + 1]):
+                e = min(e + extra[idx[j]], <int64_t>n)
+                t = add_capped(t, total[idx[j]])
+            extra[v] = e
+            total[v] = min(t, cumulative)
+    return extra_arr, total_arr
