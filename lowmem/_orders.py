@@ -69,33 +69,36 @@ class _Edges:
         self.n = n
 
 
-def _walk(n, rows, deps, sort_keys, first_roots):
-    """Post-order of all n nodes over the dependency lists (rows[i] depends
-    on deps[i]), each row's dependencies visited in the order of np.lexsort
-    of `sort_keys` (last key primary, ties by position), roots
+def _csr(n, rows, deps):
+    """(ptr, idx): the dependency lists of the n nodes (rows[i] depends on
+    deps[i]), each in its order in these arrays. The arrays are a few
+    sorted runs, which the stable sort (timsort) merges in about linear time."""
+    by_row = np.argsort(rows, kind="stable")
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=ptr[1:])
+    return ptr, deps[by_row]
+
+
+def _walk(n, ptr, idx, first_roots):
+    """Post-order of all n nodes over the dependency CSR, from the roots
     `first_roots` then every node in listed order."""
-    by_row = np.lexsort(tuple(sort_keys) + (rows,))
-    dep_ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=dep_ptr[1:])
     roots = np.concatenate([first_roots, np.arange(n, dtype=np.int64)])
-    return dfs_postorder_csr(dep_ptr, deps[by_row], roots)
+    return dfs_postorder_csr(ptr, idx, roots)
 
 
 def _dfs_variant(edges, reverse, orderings_after):
-    rows = np.concatenate([edges.ord_row, edges.in_row])
-    deps = np.concatenate([edges.ord_dep, edges.in_dep])
-    m = len(edges.ord_row)
-    # Group of each dependency within its row: orderings predecessors 0 and
-    # inputs 1, or the other way round.
-    group = np.zeros(len(rows), dtype=np.int8)
-    group[(slice(m, None) if not orderings_after else slice(0, m))] = 1
-    # Both lists are already in their forward order within a row, so the
-    # position (negated to reverse) is the last key.
-    position = np.arange(len(rows), dtype=np.int64)
+    # Both lists are in their forward order within a row. Reversing a row
+    # reverses each list and swaps which comes first.
+    first, then = ("in", "ord") if orderings_after != reverse else ("ord", "in")
+    rows = np.concatenate([getattr(edges, first + "_row"), getattr(edges, then + "_row")])
+    deps = np.concatenate([getattr(edges, first + "_dep"), getattr(edges, then + "_dep")])
+    ptr, idx = _csr(edges.n, rows, deps)
     if reverse:
-        position = -position
+        # Position j of row r goes to ptr[r] + ptr[r + 1] - 1 - j: O(edges).
+        row = np.repeat(np.arange(edges.n, dtype=np.int64), np.diff(ptr))
+        idx = idx[ptr[row] + ptr[row + 1] - 1 - np.arange(len(idx), dtype=np.int64)]
     roots = edges.out_nodes[::-1] if reverse else edges.out_nodes
-    return _walk(edges.n, rows, deps, (position, group), roots)
+    return _walk(edges.n, ptr, idx, roots)
 
 
 def _xla_dfs(edges, tables):
@@ -108,13 +111,19 @@ def _xla_dfs(edges, tables):
     users = np.bincount(op_dep, minlength=n).astype(np.int64)
     # The listed order is a valid order, so operands precede their users.
     extra, total = xla_dfs_stats(op_ptr, op_dep, users, tables.node_alloc)
+    # Rank of each node under XLA's operand order: most extra users, then
+    # largest total size, then (XLA: name) lowest id; one sort of the nodes
+    # and one of the edges by (row, rank of the dependency).
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.lexsort((np.arange(n), -total, -extra))] = np.arange(n)
     # XLA sorts a node's operands and control predecessors together.
     rows = np.concatenate([edges.ord_row, op_row])
     deps = np.concatenate([edges.ord_dep, op_dep])
+    by_rank = np.argsort(rows * max(n, 1) + rank[deps])
+    ptr, idx = _csr(n, rows[by_rank], deps[by_rank])
     # Several outputs are the operands of XLA's root tuple: sorted alike.
     outs = np.unique(edges.out_nodes)
-    roots = outs[np.lexsort((outs, -total[outs], -extra[outs]))]
-    return _walk(n, rows, deps, (deps, -total[deps], -extra[deps]), roots)
+    return _walk(n, ptr, idx, outs[np.argsort(rank[outs])])
 
 
 def structural_orders(graph, tables=None):

@@ -415,4 +415,7 @@ def test_dfs_reversed_matches_the_stack_vm_on_a_wider_function():
         return [s.sum(), (s - h[0]).max(), T.tanh(h[2]) + h[1], h[1] * 2]
 
     g, executed = _stack_vm_run(outputs)
-    assert structural_orders(g)["dfs_reversed"].tolist() == executed
+    assert len(g.orderings) >= 2
+    orders = structural_orders(g)
+    assert orders["dfs_reversed"].tolist() == executed
+    assert orders["dfs"].tolist() != executed
