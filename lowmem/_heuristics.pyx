@@ -152,8 +152,9 @@ def greedy(CoreProblem prob not None, int rule, tie_rank=None):
     Returns (order, peak).
 
     The ready nodes sit in a binary heap keyed by (rule key, tie-break,
-    node). A ready node's step memory differs from the others' by its
-    alloc + ws only, which is fixed; its freed-minus-allocated changes only
+    tie rank); the ranks are distinct, so the order is fully determined. A
+    ready node's step memory differs from the others' by its alloc + ws
+    only, which is fixed; its freed-minus-allocated changes only
     when one of its input buffers is left with one unrun reader (then that
     reader frees it), at most once per buffer. That reader (the XOR of the
     buffer's unrun readers) gets a new entry with a new version, and stale

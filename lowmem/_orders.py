@@ -156,7 +156,9 @@ def structural_orders(graph, tables=None):
     _heuristics.xla_dfs_stats); then a post-order visiting a node's
     operands and orderings predecessors together by most extra users, then
     largest total size, then lowest id (XLA: name). The output producers,
-    XLA's root tuple operands, are visited in that order too.
+    XLA's root tuple operands, are visited in that order too. (XLA visits
+    instructions the root does not reach first; here, as in the other
+    orders, they come after.)
 
     O((nodes + edges) log(nodes + edges)) for the sorts; the walks are linear.
     """
