@@ -77,7 +77,8 @@ def lower_bound(prob, time_limit=float("inf"), step_memory=None, upper=None):
 
     Complexity: O(k) for the first two, the reachability bounds as in
     :func:`static_lower_bound`, then O(k + edges + reads + makes) to build
-    the min-cut network plus one warm max flow per node computed (Dinic,
+    the min-cut model, then per node computed O(k + edges + reads) and a
+    max flow on the nodes incomparable with it (Dinic,
     O(V^2 E) at worst; see _mincut.mincut_bounds), stopped at the time
     limit.
     """

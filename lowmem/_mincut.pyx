@@ -43,11 +43,14 @@ the source side of a minimum cut is a minimising S.
 
 Max flow is Dinic's algorithm (Dinic 1970, "Algorithm for solution of a
 problem of maximum flow in networks with power estimation", Soviet Math.
-Doklady 11), O(V^2 E) per flow, with int64 capacities. Warm start: the
-network is built once per problem with no forcing and its maximum flow F0
-computed once; forcing only raises capacities (source and sink arcs to
-infinity), so F0 stays a feasible flow and every query starts from a copy
-of it and only augments the flow the forcing adds.
+Doklady 11), O(V^2 E), with int64 capacities. Per query, the forced
+nodes' closures are contracted into the source (ancestors of v: x = 1)
+and the sink (v and its descendants: x = 0) before the network is built,
+so the flow runs only on the nodes the query leaves free (those
+incomparable with v) and the products they share; this beat keeping one
+network with infinite forcing arcs and warm-starting from its unforced
+flow by 10x and more on deep graphs, where a breadth-first pass of that
+network scanned most of the graph's ancestors every phase.
 
 Overflow: finite capacities add up to at most 2 B (each buffer's size
 appears once as a producer weight and once as a negative product weight),
@@ -69,11 +72,14 @@ from lowmem._core cimport (CoreProblem, Problem, State, state_init, state_free,
 
 # Default cap on the bytes of one network (arcs, residuals, vertex arrays).
 DEFAULT_MAX_BYTES = 256 * 2**20
-# Bytes per arc: head, reverse arc, capacity, residual, warm residual;
-# per vertex: CSR pointer, level, current arc, queue/stack, plus the
-# per-node tables built alongside (weights, preds, marks).
+# Bytes per arc: head, reverse arc, residual, half an arc-list entry
+# (tail, head, capacity), rounded up; per vertex: CSR pointer, level,
+# current arc, queue, vertex map, weights, status and the construction
+# tables (predecessor pointers, marks, fills, order); per buffer its
+# producer, readers pointer, fill, product size and flag.
 ARC_BYTES = 5 * 8
-VERTEX_BYTES = 10 * 8
+VERTEX_BYTES = 12 * 8
+BUFFER_BYTES = 5 * 8
 
 
 cdef inline double now() noexcept nogil:
@@ -83,53 +89,71 @@ cdef inline double now() noexcept nogil:
 
 
 cdef class MinCutNetwork:
-    """The closure network of a ``_core.CoreProblem`` (see the module
-    docstring), built once, with its unforced maximum flow.
+    """The closure model of a ``_core.CoreProblem`` (see the module
+    docstring), built once; each query builds the network of the nodes it
+    leaves free and solves one max flow.
 
-    Construction is O(k + edges + reads + makes) plus the check, per
-    buffer, of whether its readers are all provably descendants of its
-    producer (each reader has a predecessor among the producer and the
-    other readers; at most about 8 (k + edges + reads) steps in all,
-    after which the producer is simply kept in U_b) and one max flow.
-    Raises MemoryError if the network would take more than `max_bytes`,
-    ValueError if the segment's dependencies have a cycle.
+    Construction is O(k + edges + reads + makes), plus the check, per
+    buffer, of whether its readers provably descend from its producer
+    (each reader has a predecessor among the producer and the other
+    readers; at most about 8 (k + edges + reads) steps in all, after which
+    the producer is kept in U_b). Raises MemoryError if the arrays would
+    take more than `max_bytes`, ValueError if the dependencies have a
+    cycle.
 
-    Vertices: nodes 0..k-1, product vertices k..k+na-1, source, sink.
+    A query fixes the forced-in nodes' ancestors-or-self A in S and the
+    forced-out nodes' descendants-or-self D out of it; only the other
+    nodes (I) are variables. Products with a member in D vanish, members
+    in A drop out (x = 1), a product left with one free member folds into
+    that node's weight and one with none is a constant; predecessor arcs
+    into A are satisfied. The network of I (plus product vertices, source
+    and sink) is built in O(k + edges + reads) and solved from zero flow:
+    on a deep graph I is a small part of it, so the max flow, Dinic's
+    O(V^2 E) at worst, runs on a small network.
     """
     cdef CoreProblem prob
-    cdef readonly Py_ssize_t k, n_aux, n_vertices, n_arcs
-    cdef readonly long long live0, negative, infinite, warm_flow
+    cdef readonly Py_ssize_t k, n_aux, n_vertices, n_arcs, max_vertices, max_arcs
+    cdef readonly long long live0, infinite
     cdef Py_ssize_t src, snk
-    cdef int64_t* ptr          # CSR of arcs by tail, V + 1
-    cdef int64_t* head         # m
-    cdef int64_t* rev          # m
-    cdef int64_t* cap          # m, capacity without forcing
-    cdef int64_t* res          # m, residual of the current query
-    cdef int64_t* warm         # m, residual after the unforced max flow
-    cdef int64_t* level        # V
-    cdef int64_t* cur          # V, current arc
-    cdef int64_t* queue        # V, BFS queue and DFS arc stack
-    cdef int64_t* src_arc      # k: arc source -> node
-    cdef int64_t* snk_arc      # k: arc node -> sink
     cdef readonly object pred_ptr, pred_idx   # int64 CSR of predecessors
-    cdef const int64_t* pp     # their data
+    cdef object _keep
+    cdef const int64_t* pp     # predecessor CSR
     cdef const int64_t* pi
+    cdef const int64_t* weight # k: folded node weights
+    cdef const int64_t* aux_ptr  # CSR of product members (U_b), na + 1
+    cdef const int64_t* aux_idx
+    cdef const int64_t* aux_size
+    # Per-query work arrays (allocated once at their largest).
+    cdef uint8_t* status       # k: 0 free, 1 in S (A), 2 out of S (D)
+    cdef int64_t* vid          # k: vertex of a free node; vertex -> node after
+    cdef int64_t* qweight      # k: weight of free nodes in this query
+    cdef int64_t* ptr          # V + 1: CSR of arcs by tail
+    cdef int64_t* head         # arcs
+    cdef int64_t* rev
+    cdef int64_t* res
+    cdef int64_t* etail        # arc list before the CSR (tail, head, cap)
+    cdef int64_t* ehead
+    cdef int64_t* ecap
+    cdef int64_t* level        # V
+    cdef int64_t* cur          # V
+    cdef int64_t* queue        # V (also k for the closures)
 
     def __cinit__(self):
-        self.ptr = self.head = self.rev = self.cap = self.res = self.warm = NULL
-        self.level = self.cur = self.queue = self.src_arc = self.snk_arc = NULL
+        self.status = NULL
+        self.vid = self.qweight = self.ptr = self.head = self.rev = self.res = NULL
+        self.etail = self.ehead = self.ecap = self.level = self.cur = self.queue = NULL
 
     def __dealloc__(self):
-        free(self.ptr); free(self.head); free(self.rev); free(self.cap)
-        free(self.res); free(self.warm); free(self.level); free(self.cur)
-        free(self.queue); free(self.src_arc); free(self.snk_arc)
+        free(self.status); free(self.vid); free(self.qweight); free(self.ptr)
+        free(self.head); free(self.rev); free(self.res); free(self.etail)
+        free(self.ehead); free(self.ecap); free(self.level); free(self.cur)
+        free(self.queue)
 
-    def __init__(self, CoreProblem prob not None, long long max_bytes=DEFAULT_MAX_BYTES,
-                 double time_limit=float("inf")):
+    def __init__(self, CoreProblem prob not None, long long max_bytes=DEFAULT_MAX_BYTES):
         self.prob = prob
         cdef Problem* P = &prob.P
         cdef Py_ssize_t k = P.k, nb = P.nb
-        cdef Py_ssize_t i, j, jj, u, b, r, q, e, n_edges = P.succ_ptr[k] if k else 0
+        cdef Py_ssize_t i, j, jj, b, r, q, n_edges = P.succ_ptr[k] if k else 0
         self.k = k
 
         # Predecessor CSR, and a topological check (Kahn): a cycle would
@@ -177,10 +201,8 @@ cdef class MinCutNetwork:
         if qt != k:
             raise ValueError("the segment's dependencies have a cycle")
         self.pred_ptr, self.pred_idx = pred_ptr_arr[:k + 1], pred_idx_arr[:n_edges]
-        self.pp = &pred_ptr[0]
-        self.pi = &pred_idx[0]          # pred_idx_arr has >= 1 entry
 
-        # Buffers: weights, and which need a product vertex.
+        # Buffers: weights, and the products with two or more members.
         for i in range(k):
             for j in range(P.make_ptr[i], P.make_ptr[i + 1]):
                 producer[P.make_idx[j]] = i
@@ -199,7 +221,7 @@ cdef class MinCutNetwork:
         cdef int64_t budget = 8 * (k + n_edges + reader_ptr[nb]) + 64
         cdef Py_ssize_t na = 0, members = 0, size_u
         cdef bint covered
-        cdef int64_t negative = 0, finite = 0
+        cdef int64_t finite = 0
         for b in range(nb):
             if P.buf_pinned[b] or reader_ptr[b] == reader_ptr[b + 1]:
                 # Never freed in the segment (or unread: freed at once, or,
@@ -235,113 +257,205 @@ cdef class MinCutNetwork:
             else:
                 na += 1
                 members += size_u
-                negative += P.buf_size[b]
                 finite += P.buf_size[b]
         for i in range(k):
-            if weight[i] < 0:
-                negative -= weight[i]
-                finite -= weight[i]
-            else:
-                finite += weight[i]
+            finite += weight[i] if weight[i] > 0 else -weight[i]
+        aux_ptr_arr = np.zeros(na + 1, dtype=np.int64)
+        aux_idx_arr = np.zeros(max(members, 1), dtype=np.int64)
+        aux_size_arr = np.zeros(max(na, 1), dtype=np.int64)
+        cdef int64_t[::1] aux_ptr = aux_ptr_arr, aux_idx = aux_idx_arr, aux_size = aux_size_arr
+        cdef Py_ssize_t a = 0, fill_at = 0
+        for b in range(nb):
+            if (P.buf_pinned[b] or reader_ptr[b] == reader_ptr[b + 1]
+                    or reader_ptr[b + 1] - reader_ptr[b] + uses_p[b] < 2):
+                continue
+            aux_size[a] = P.buf_size[b]
+            for j in range(reader_ptr[b], reader_ptr[b + 1]):
+                aux_idx[fill_at] = reader_idx[j]
+                fill_at += 1
+            if uses_p[b]:
+                aux_idx[fill_at] = producer[b]
+                fill_at += 1
+            a += 1
+            aux_ptr[a] = fill_at
 
-        # Arcs, each with its reverse: source and sink arcs per node, one
-        # per predecessor edge, per product vertex its source arc and
-        # member arcs.
+        # The largest query network: every node free.
         cdef Py_ssize_t V = k + na + 2
-        cdef Py_ssize_t m = 2 * (2 * k + n_edges + na + members)
-        if m * ARC_BYTES + V * VERTEX_BYTES + nb * 24 > max_bytes:
+        cdef Py_ssize_t m = 2 * (k + n_edges + na + members)
+        if m * ARC_BYTES + V * VERTEX_BYTES + nb * BUFFER_BYTES > max_bytes:
             raise MemoryError(f"min-cut network of {m} arcs exceeds {max_bytes} bytes")
-        self.n_aux, self.n_vertices, self.n_arcs = na, V, m
-        self.src, self.snk = k + na, k + na + 1
+        self.n_aux, self.max_vertices, self.max_arcs = na, V, m
+        self.n_vertices = self.n_arcs = 0
         self.live0 = P.live0
-        self.negative = negative
         self.infinite = finite + 1
-        cdef int64_t INF = finite + 1
-        self.ptr = <int64_t*>calloc(V + 1, sizeof(int64_t))
+        self._keep = (pred_ptr_arr, pred_idx_arr, weight_arr, aux_ptr_arr, aux_idx_arr,
+                      aux_size_arr)
+        self.pp = &pred_ptr[0]
+        self.pi = &pred_idx[0]          # every array here has >= 1 entry
+        self.weight = &weight[0]
+        self.aux_ptr = &aux_ptr[0]
+        self.aux_idx = &aux_idx[0]
+        self.aux_size = &aux_size[0]
+        self.status = <uint8_t*>calloc(max(k, 1), sizeof(uint8_t))
+        self.vid = <int64_t*>malloc(max(V, k, 1) * sizeof(int64_t))
+        self.qweight = <int64_t*>malloc(max(k, 1) * sizeof(int64_t))
+        self.ptr = <int64_t*>malloc((V + 1) * sizeof(int64_t))
         self.head = <int64_t*>malloc(max(m, 1) * sizeof(int64_t))
         self.rev = <int64_t*>malloc(max(m, 1) * sizeof(int64_t))
-        self.cap = <int64_t*>malloc(max(m, 1) * sizeof(int64_t))
         self.res = <int64_t*>malloc(max(m, 1) * sizeof(int64_t))
-        self.warm = <int64_t*>malloc(max(m, 1) * sizeof(int64_t))
+        self.etail = <int64_t*>malloc(max(m // 2, 1) * sizeof(int64_t))
+        self.ehead = <int64_t*>malloc(max(m // 2, 1) * sizeof(int64_t))
+        self.ecap = <int64_t*>malloc(max(m // 2, 1) * sizeof(int64_t))
         self.level = <int64_t*>malloc(V * sizeof(int64_t))
         self.cur = <int64_t*>malloc(V * sizeof(int64_t))
-        self.queue = <int64_t*>malloc(V * sizeof(int64_t))
-        self.src_arc = <int64_t*>malloc(max(k, 1) * sizeof(int64_t))
-        self.snk_arc = <int64_t*>malloc(max(k, 1) * sizeof(int64_t))
-        if (self.ptr == NULL or self.head == NULL or self.rev == NULL or self.cap == NULL
-                or self.res == NULL or self.warm == NULL or self.level == NULL
-                or self.cur == NULL or self.queue == NULL or self.src_arc == NULL
-                or self.snk_arc == NULL):
+        self.queue = <int64_t*>malloc(max(V, k, 1) * sizeof(int64_t))
+        if (self.status == NULL or self.vid == NULL or self.qweight == NULL
+                or self.ptr == NULL or self.head == NULL or self.rev == NULL
+                or self.res == NULL or self.etail == NULL or self.ehead == NULL
+                or self.ecap == NULL or self.level == NULL or self.cur == NULL
+                or self.queue == NULL):
             raise MemoryError()
 
-        # Out-degrees (an arc and its reverse each count at their tail).
-        cdef int64_t* deg = self.ptr + 1
-        cdef Py_ssize_t s = self.src, t = self.snk, a
+    cdef void _close(self, const int64_t* start, Py_ssize_t n, bint down,
+                     uint8_t value) noexcept nogil:
+        """Mark with `value` the nodes `start` and their ancestors (down
+        false) or descendants (down true), skipping nodes already marked.
+        O(nodes marked + their edges)."""
+        cdef const Problem* P = &self.prob.P
+        cdef Py_ssize_t i, j, u, w, top = 0
+        cdef uint8_t* status = self.status
+        for i in range(n):
+            if status[start[i]] != value:
+                status[start[i]] = value
+                self.queue[top] = start[i]
+                top += 1
+        while top:
+            top -= 1
+            u = self.queue[top]
+            if down:
+                for j in range(P.succ_ptr[u], P.succ_ptr[u + 1]):
+                    w = P.succ_idx[j]
+                    if status[w] != value:
+                        status[w] = value
+                        self.queue[top] = w
+                        top += 1
+            else:
+                for j in range(self.pp[u], self.pp[u + 1]):
+                    w = self.pi[j]
+                    if status[w] != value:
+                        status[w] = value
+                        self.queue[top] = w
+                        top += 1
+
+    cdef int64_t _query(self, const int64_t* force_in, Py_ssize_t n_in,
+                        const int64_t* force_out, Py_ssize_t n_out,
+                        double deadline, bint* late) noexcept nogil:
+        """Min live bytes over downsets containing `force_in` and missing
+        `force_out` (node ids; feasible, i.e. no ancestor-or-self of a
+        forced-in node is forced out: checked by callers). Leaves the
+        maximum flow in `res` and the node of each free vertex in `vid`
+        past the vertices (see source_side)."""
+        cdef Py_ssize_t k = self.k, i, j, u, w, a, e = 0, nf = 0, nv, free_members
+        cdef Py_ssize_t last_free
+        cdef int64_t INF = self.infinite, constant = self.live0, negative = 0, c
+        cdef uint8_t* status = self.status
+        cdef bint dead
         for i in range(k):
-            deg[s] += 1; deg[i] += 1            # source arc
-            deg[i] += 1; deg[t] += 1            # sink arc
-            for j in range(pred_ptr[i], pred_ptr[i + 1]):
-                deg[i] += 1; deg[pred_idx[j]] += 1
-        a = k
-        for b in range(nb):
-            if not self._has_aux(P, b, reader_ptr, uses_p):
+            status[i] = 0
+        self._close(force_in, n_in, False, 1)
+        self._close(force_out, n_out, True, 2)
+        # Free nodes: vertices 0..nf-1, their weights; A's weights are constant.
+        for u in range(k):
+            if status[u] == 0:
+                self.vid[u] = nf
+                self.qweight[nf] = self.weight[u]
+                nf += 1
+            elif status[u] == 1:
+                constant += self.weight[u]
+        # Products: vanish with a member in D, constant with none free,
+        # fold with one free, a vertex otherwise.
+        nv = nf
+        for a in range(self.n_aux):
+            dead = False
+            free_members = 0
+            last_free = -1
+            for j in range(self.aux_ptr[a], self.aux_ptr[a + 1]):
+                u = self.aux_idx[j]
+                if status[u] == 2:
+                    dead = True
+                    break
+                if status[u] == 0:
+                    free_members += 1
+                    last_free = u
+            if dead:
                 continue
-            deg[s] += 1; deg[a] += 1
-            for j in range(reader_ptr[b], reader_ptr[b + 1]):
-                deg[a] += 1; deg[reader_idx[j]] += 1
-            if uses_p[b]:
-                deg[a] += 1; deg[producer[b]] += 1
-            a += 1
+            if free_members == 0:
+                constant -= self.aux_size[a]
+            elif free_members == 1:
+                self.qweight[self.vid[last_free]] -= self.aux_size[a]
+            else:
+                # Vertex nv: arcs source -> nv and nv -> each free member.
+                self.etail[e], self.ehead[e], self.ecap[e] = -1, nv, self.aux_size[a]
+                e += 1
+                negative += self.aux_size[a]
+                for j in range(self.aux_ptr[a], self.aux_ptr[a + 1]):
+                    u = self.aux_idx[j]
+                    if status[u] == 0:
+                        self.etail[e], self.ehead[e], self.ecap[e] = nv, self.vid[u], INF
+                        e += 1
+                nv += 1
+        cdef Py_ssize_t s = nv, t = nv + 1, V = nv + 2
+        for u in range(k):
+            if status[u] != 0:
+                continue
+            i = self.vid[u]
+            c = self.qweight[i]
+            if c < 0:
+                negative -= c
+                self.etail[e], self.ehead[e], self.ecap[e] = s, i, -c
+                e += 1
+            elif c > 0:
+                self.etail[e], self.ehead[e], self.ecap[e] = i, t, c
+                e += 1
+            for j in range(self.pp[u], self.pp[u + 1]):
+                w = self.pi[j]
+                if status[w] == 0:      # a predecessor in A is satisfied
+                    self.etail[e], self.ehead[e], self.ecap[e] = i, self.vid[w], INF
+                    e += 1
+        # CSR of the arcs and their reverses.
+        for i in range(V + 1):
+            self.ptr[i] = 0
+        for j in range(e):
+            if self.etail[j] < 0:
+                self.etail[j] = s
+            self.ptr[self.etail[j] + 1] += 1
+            self.ptr[self.ehead[j] + 1] += 1
         for i in range(V):
             self.ptr[i + 1] += self.ptr[i]
-        # Place arcs; `cur` serves as the fill pointer here.
-        for i in range(V):
             self.cur[i] = self.ptr[i]
-        for i in range(k):
-            self.src_arc[i] = self._add(s, i, -weight[i] if weight[i] < 0 else 0)
-            self.snk_arc[i] = self._add(i, t, weight[i] if weight[i] > 0 else 0)
-            for j in range(pred_ptr[i], pred_ptr[i + 1]):
-                self._add(i, pred_idx[j], INF)
-        a = k
-        for b in range(nb):
-            if not self._has_aux(P, b, reader_ptr, uses_p):
-                continue
-            self._add(s, a, P.buf_size[b])
-            for j in range(reader_ptr[b], reader_ptr[b + 1]):
-                self._add(a, reader_idx[j], INF)
-            if uses_p[b]:
-                self._add(a, producer[b], INF)
-            a += 1
-        for e in range(m):
-            self.res[e] = self.cap[e]
-        # The warm flow: a maximum one unless the time runs out first; any
-        # feasible flow is a correct starting point, only a slower one.
-        cdef bint late = False
-        self.warm_flow = self._maxflow(now() + time_limit, &late)
-        memcpy(self.warm, self.res, max(m, 1) * sizeof(int64_t))
-
-    cdef bint _has_aux(self, const Problem* P, Py_ssize_t b, int64_t[::1] reader_ptr,
-                       uint8_t[::1] uses_p):
-        """Whether buffer b gets a product vertex (|U_b| >= 2)."""
-        if P.buf_pinned[b] or reader_ptr[b] == reader_ptr[b + 1]:
-            return False
-        return reader_ptr[b + 1] - reader_ptr[b] + uses_p[b] >= 2
-
-    cdef Py_ssize_t _add(self, Py_ssize_t u, Py_ssize_t w, int64_t c):
-        """Arc u -> w of capacity c and its reverse (capacity 0); returns
-        the forward arc's index."""
-        cdef Py_ssize_t a = self.cur[u], ra = self.cur[w]
-        self.cur[u] += 1
-        self.cur[w] += 1
-        self.head[a], self.rev[a], self.cap[a] = w, ra, c
-        self.head[ra], self.rev[ra], self.cap[ra] = u, a, 0
-        return a
+        for j in range(e):
+            u, w = self.etail[j], self.ehead[j]
+            a, i = self.cur[u], self.cur[w]
+            self.cur[u] += 1
+            self.cur[w] += 1
+            self.head[a], self.rev[a], self.res[a] = w, i, self.ecap[j]
+            self.head[i], self.rev[i], self.res[i] = u, a, 0
+        # Free vertex -> node, for source_side.
+        nf = 0
+        for u in range(k):
+            if status[u] == 0:
+                self.queue[nf] = u
+                nf += 1
+        for i in range(nf):
+            self.vid[i] = self.queue[i]
+        self.n_vertices, self.n_arcs, self.src, self.snk = V, 2 * e, s, t
+        return constant - negative + self._maxflow(deadline, late)
 
     cdef int64_t _maxflow(self, double deadline, bint* late) noexcept nogil:
-        """Augment the flow in `res` to a maximum (Dinic: BFS levels, then
-        blocking flows by depth-first search with current-arc pointers,
-        iterative); returns the flow added. Sets *late and stops if the
-        deadline passes (checked per phase and every 4,096 paths)."""
+        """Maximum flow of the current network from zero (Dinic: BFS
+        levels, then blocking flows by iterative depth-first search with
+        current-arc pointers). Sets *late and stops if the deadline passes
+        (checked per phase and every 4,096 paths)."""
         cdef Py_ssize_t V = self.n_vertices, s = self.src, t = self.snk
         cdef Py_ssize_t i, u, w, a, qh, qt, top
         cdef int64_t total = 0, f
@@ -415,30 +529,16 @@ cdef class MinCutNetwork:
                     u = head[self.rev[stack[top]]]
                     cur[u] += 1
 
-    cdef int64_t _query(self, const int64_t* force_in, Py_ssize_t n_in,
-                        const int64_t* force_out, Py_ssize_t n_out,
-                        double deadline, bint* late) noexcept nogil:
-        """Min live bytes over downsets containing `force_in` and missing
-        `force_out` (node ids, assumed feasible: checked by callers), from
-        the warm flow. Leaves the residuals in `res` (the source side of a
-        min cut is what the source still reaches)."""
-        cdef Py_ssize_t i, a
-        memcpy(self.res, self.warm, max(self.n_arcs, 1) * sizeof(int64_t))
-        for i in range(n_in):
-            a = self.src_arc[force_in[i]]
-            self.res[a] += self.infinite - self.cap[a]
-        for i in range(n_out):
-            a = self.snk_arc[force_out[i]]
-            self.res[a] += self.infinite - self.cap[a]
-        cdef int64_t flow = self.warm_flow + self._maxflow(deadline, late)
-        return self.live0 - self.negative + flow
-
     def source_side(self):
-        """bool[k]: the nodes on the source side of the last query's cut
-        (a minimising downset). O(V + arcs)."""
-        cdef Py_ssize_t V = self.n_vertices, u, w, a, qh = 0, qt = 1
-        seen_arr = np.zeros(V, dtype=np.uint8)
+        """bool[k]: a minimising downset of the last query: its forced-in
+        closure and the free nodes the source still reaches in the
+        residual network. O(V + arcs)."""
+        cdef Py_ssize_t V = self.n_vertices, u, w, a, qh = 0, qt = 1, i, nf = 0
+        seen_arr = np.zeros(max(V, 1), dtype=np.uint8)
+        out_arr = np.zeros(self.k, dtype=bool)
         cdef uint8_t[::1] seen = seen_arr
+        if V == 0:
+            return out_arr
         seen[self.src] = 1
         self.queue[0] = self.src
         while qh < qt:
@@ -450,14 +550,23 @@ cdef class MinCutNetwork:
                     seen[w] = 1
                     self.queue[qt] = w
                     qt += 1
-        return seen_arr[:self.k].astype(bool)
+        for u in range(self.k):
+            if self.status[u] == 1:
+                out_arr[u] = True
+            elif self.status[u] == 0:
+                nf += 1
+        for i in range(nf):
+            if seen[i]:
+                out_arr[self.vid[i]] = True
+        return out_arr
 
     def min_live(self, forced_in=(), forced_out=()):
         """(min live bytes, bool[k] minimising downset) over downsets S of
         the problem's nodes with forced_in <= S and S disjoint from
         forced_out (local ids). ValueError on an id out of range or when no
         such downset exists (an ancestor-or-self of a forced_in node is in
-        forced_out). O(k + edges) for the check plus one warm max flow."""
+        forced_out). O(k + edges + reads) plus one max flow on the free
+        nodes' network."""
         cdef const int64_t[::1] fin = _ids(forced_in, self.k, "forced_in")
         cdef const int64_t[::1] fout = _ids(forced_out, self.k, "forced_out")
         closure = _ancestors_or_self(self.pred_ptr, self.pred_idx, self.k, forced_in)
@@ -522,9 +631,9 @@ def min_live_downset(CoreProblem prob not None, forced_in=(), forced_out=(),
     live after any downset S of the problem's nodes with forced_in <= S
     and forced_out disjoint from S (local ids), under the memory model of
     ``_core.run_node``. ValueError when no such downset exists or an id is
-    out of range; MemoryError past `max_bytes`. One network (O(k + edges +
-    reads + makes) and an unforced max flow) and one warm max flow,
-    Dinic's O(V^2 E) at worst; see the module docstring."""
+    out of range; MemoryError past `max_bytes`. O(k + edges + reads +
+    makes) and one max flow, Dinic's O(V^2 E) at worst, on the nodes
+    left free; see the module docstring."""
     return MinCutNetwork(prob, max_bytes).min_live(forced_in, forced_out)
 
 
@@ -544,11 +653,12 @@ def mincut_bounds(CoreProblem prob not None, candidates, long long target,
     when nothing is computed. Every value returned is a proven lower bound
     on the peak of every order.
 
-    Complexity: building the network, O(k + edges + reads + makes) plus
-    one max flow; per node, O(arcs) to reset the residuals to the warm
-    flow plus Dinic's augmentation, O(V^2 E) at worst (V = k + product
-    vertices + 2 <= k + buffers + 2, E = arcs <= 2 (2k + edges + reads +
-    buffers + makes)). Memory: the network, at most `max_bytes`
+    Complexity: building the model, O(k + edges + reads + makes); per
+    node, O(k + edges + reads) to contract its ancestors and descendants
+    and build the network of the nodes incomparable with it, then Dinic's
+    max flow on that network, O(V^2 E) at worst (V <= k + buffers + 2,
+    E <= 2 (k + edges + buffers + reads + makes)). Memory: the model and
+    one network at its largest, at most `max_bytes`
     (MemoryError beyond).
     """
     cdef double deadline = now() + time_limit
@@ -562,7 +672,7 @@ def mincut_bounds(CoreProblem prob not None, candidates, long long target,
         upper = upper_arr
     if cand.shape[0] == 0 or not time_limit > 0:
         return 0, -1, 0
-    cdef MinCutNetwork net = MinCutNetwork(prob, max_bytes, time_limit)
+    cdef MinCutNetwork net = MinCutNetwork(prob, max_bytes)
     cdef int64_t best = 0, b
     cdef Py_ssize_t node = -1, computed = 0, i, v
     cdef bint late = False

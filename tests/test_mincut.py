@@ -356,9 +356,86 @@ def test_larger_random_graphs_bound_below_best_known_order():
                                         np.zeros(g.n_nodes, dtype=bool), 0))
         steps = _mincut.order_step_memory(s_prob, sched.order)
         net = _mincut.MinCutNetwork(s_prob)
+        assert net.max_vertices >= g.n_nodes + 2
+        sub = s_prob.sub
         for v in range(g.n_nodes):
             b = _mincut.mincut_bounds(s_prob, [v], 2**62, math.inf)[0]
             assert s_prob.working_set[v] <= b <= steps[v]
+            # One network reused for every query gives the same figure.
+            preds = net.pred_idx[net.pred_ptr[v]:net.pred_ptr[v + 1]]
+            live, side = net.min_live(preds, [v])
+            assert live + sub.alloc[v] + sub.ws[v] == b
+            assert live == core_live_array(sub, side)
         bound, _ = lower_bound(s_prob, math.inf)
         assert static_lower_bound(s_prob) <= bound <= sched.peak
-        assert net.n_vertices >= g.n_nodes + 2
+
+
+def core_live(sub, mask):
+    """Live bytes after the nodes in `mask` run, by _core.run_node's rule
+    (net_change), written out: base; a buffer made before the segment is
+    live unless it has readers, all run, and is not pinned; one made by p
+    is live when p ran and it is pinned or some reader has not run."""
+    total = sub.base
+    k = len(sub.nodes)
+    producer = {}
+    for n in range(k):
+        for b in sub.make_idx[sub.make_ptr[n]:sub.make_ptr[n + 1]]:
+            producer[int(b)] = n
+    readers = {b: [] for b in range(len(sub.buf_size))}
+    for n in range(k):
+        for b in sub.use_idx[sub.use_ptr[n]:sub.use_ptr[n + 1]]:
+            readers[int(b)].append(n)
+    for b, size in enumerate(sub.buf_size.tolist()):
+        pending = [r for r in readers[b] if not mask >> r & 1]
+        p = producer.get(b)
+        if p is None:
+            live = sub.buf_pinned[b] or not readers[b] or pending
+        else:
+            live = mask >> p & 1 and (sub.buf_pinned[b] or pending)
+        total += size if live else 0
+    return total
+
+
+def core_live_array(sub, side):
+    return core_live(sub, sum(1 << int(i) for i in np.flatnonzero(side)))
+
+
+def test_readers_not_below_their_producer():
+    """A hand-made segment whose readers are not successors of the
+    producer (no Graph gives one; CoreProblem accepts it): the producer
+    then stays in the product (U_b = readers + producer), and the minimum
+    still matches the core's rule on every subset (all are downsets, there
+    being no edges). Node 0 makes b0 (10 B) read by 1 and 2, and b1
+    (6 B) read by 1 only; b2 (4 B) was made before, read by 2; node 3
+    makes a pinned 5 B b3."""
+    from lowmem._problem import Subproblem
+    i64 = lambda xs: np.array(xs, dtype=np.int64)
+    sub = Subproblem(nodes=i64([0, 1, 2, 3]), pred_count=i64([0, 0, 0, 0]),
+                     succ_ptr=i64([0, 0, 0, 0, 0]), succ_idx=i64([]),
+                     alloc=i64([16, 0, 0, 5]), ws=i64([0, 0, 3, 0]),
+                     make_ptr=i64([0, 2, 2, 2, 3]), make_idx=i64([0, 1, 3]),
+                     use_ptr=i64([0, 0, 2, 4, 4]), use_idx=i64([0, 1, 0, 2]),
+                     buf_size=i64([10, 6, 4, 5]), buf_pending=i64([2, 1, 1, 0]),
+                     buf_pinned=np.array([0, 0, 0, 1], dtype=np.uint8), live0=11, base=7)
+    prob = CoreProblem(sub)
+    net = _mincut.MinCutNetwork(prob)
+    assert net.n_aux == 2                     # b0: {0, 1, 2}; b1: {0, 1}
+    for fin in range(16):
+        for fout in range(16):
+            if fin & fout:
+                continue
+            want = min(core_live(sub, s) for s in range(16) if s & fin == fin and not s & fout)
+            got, side = net.min_live([i for i in range(4) if fin >> i & 1],
+                                     [i for i in range(4) if fout >> i & 1])
+            mask = sum(1 << i for i in range(4) if side[i])
+            assert got == want == core_live(sub, mask)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(segments())
+def test_core_live_rule_is_the_model(seg):
+    """The rule core_live spells out is the reference model's on segments."""
+    g, before, nodes = seg
+    s = Segment(g, before, nodes)
+    for mask in s.downsets:
+        assert core_live(s.sub, mask) == s.live(mask)
