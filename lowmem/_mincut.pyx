@@ -592,7 +592,12 @@ cdef class MinCutNetwork:
 cdef const int64_t[::1] _ids(object ids, Py_ssize_t k, str name):
     """`ids` as a contiguous int64 array of node ids in [0, k) (ValueError
     naming `name` otherwise)."""
-    arr = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+    arr = np.asarray(ids)
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name}: node ids must be integers")
+    if arr.size and arr.dtype == np.uint64 and arr.max() >= 2**63:
+        raise ValueError(f"{name}: node id out of range [0, {k})")
+    arr = np.ascontiguousarray(arr.astype(np.int64).reshape(-1))
     if len(arr) and (arr.min() < 0 or arr.max() >= k):
         raise ValueError(f"{name}: node id out of range [0, {k})")
     return arr

@@ -335,6 +335,10 @@ def test_arguments_are_checked():
         _mincut.mincut_bounds(s.prob, [12], 0, 1.0)
     with pytest.raises(ValueError, match="forced_in"):
         _mincut.min_live_downset(s.prob, [-1], [])
+    with pytest.raises(ValueError, match="forced_out: node ids must be integers"):
+        _mincut.min_live_downset(s.prob, [], [1.5])
+    with pytest.raises(ValueError, match="step_memory"):
+        lower_bound(s.prob, 1.0, step_memory=np.zeros(3, dtype=np.int64))
     with pytest.raises(ValueError, match="upper_bounds"):
         _mincut.mincut_bounds(s.prob, [0], 0, 1.0, upper_bounds=[1, 2])
     with pytest.raises(MemoryError):
