@@ -30,6 +30,7 @@ import numpy as np
 from . import _heuristics
 from ._core import CoreProblem
 from ._lower_bounds import static_lower_bound
+from ._mincut import min_live_downset
 from ._parts_core import components, profile_blocks
 from ._problem import Subproblem
 
@@ -300,7 +301,7 @@ def _is_chain(psub):
     return bool(next_edge[:-1].all())
 
 
-def merge_parts(sub, solve):
+def merge_parts(sub, solve, lower_bound=0):
     """Schedule a segment part by part and merge the parts' orders.
 
     sub: a _problem.Subproblem (or a CoreProblem of one). solve: called as
@@ -309,7 +310,9 @@ def merge_parts(sub, solve):
     ``sub.nodes`` are global ids); must return (order, peak, exhausted):
     an order in the part's local ids, its peak, and True if that peak is
     proven minimal for the part alone. ValueError if `peak` is not the
-    order's.
+    order's. lower_bound: a bound the caller has proven on every order of
+    the segment, base included (e.g. the scheduler's static bound); it
+    only helps prove the result exact.
 
     Returns None when the segment has fewer than two parts. Otherwise
     (order, peak, exact): order in local ids of `sub` (int64), peak its
@@ -318,26 +321,36 @@ def merge_parts(sub, solve):
 
     * every part has a single valid order (a chain): the merge is optimal
       over all interleavings, which are then all the segment's orders;
-    * or peak equals this lower bound: at the step where part i peaks, the
+    * or peak is at most `lower_bound`, or the whole segment's static
+      lower bound (working sets, pinned bytes: _lower_bounds, O(k)), or
+      this bound of the parts: at the step where part i peaks, the
       others hold at least their least live bytes, so every order peaks at
       least base + max_i (lb_i + sum_{j != i} min_j), lb_i = the part's
       peak if proven (exhausted, or a chain), else its static lower bound,
       and min_j = the least of the part's live points for a chain (its only
       order), else its pre-segment pinned bytes (never freed: a lower bound
-      on its live bytes at every moment of every order).
+      on its live bytes at every moment of every order), and when that
+      bound falls short, the least live bytes over all its executed sets
+      (downsets), computed exactly as a minimum cut by
+      _mincut.min_live_downset (the pinned bytes kept if its network
+      exceeds its memory cap).
 
     Cost: the parts, subproblems, profiles and merge are O((k + nb + edges
-    + reads + makes) log k) together, plus the solver's time.
+    + reads + makes) log k) together, plus the solver's time, plus (only
+    when the cheap bound does not prove the merge) one max flow per
+    branching part (Dinic, O(V^2 E) at worst on the part's network).
     """
     prob, sub = _checked(sub)
     parts = independent_parts(prob)
     if len(parts) < 2:
         return None
-    items, bounds, least = [], [], []
+    items, bounds, least, is_chain, part_probs = [], [], [], [], []
     chains = True
     for nodes in parts:
         pprob = CoreProblem(_part_subproblem(sub, nodes))
-        if _is_chain(pprob.sub):
+        part_probs.append(pprob)
+        is_chain.append(_is_chain(pprob.sub))
+        if is_chain[-1]:
             order = np.arange(pprob.k, dtype=np.int64)
             prof = profile(pprob, order)
             bounds.append(int(prof.max()))
@@ -353,6 +366,21 @@ def merge_parts(sub, solve):
             least.append(int(pprob.pinned_live0))
         items.append((nodes, order, prof))
     order, peak = hill_valley_merge(items, base=sub.base)
-    total_least = sum(least)
-    lower = int(sub.base) + max(b + total_least - m for b, m in zip(bounds, least))
-    return order, peak, bool(chains or peak <= lower)
+    known = max(int(lower_bound), static_lower_bound(prob, 0))
+    if chains or peak <= max(known, _parts_bound(sub.base, bounds, least)):
+        return order, peak, True
+    # Sharper, and dearer: each branching part's least live bytes over all
+    # its downsets, one minimum cut (_mincut.min_live_downset).
+    for i, (nodes, _, _) in enumerate(items):
+        if not is_chain[i]:
+            try:
+                least[i] = max(least[i], int(min_live_downset(part_probs[i])[0]))
+            except MemoryError:
+                pass                    # network over its cap: keep the pinned bytes
+    return order, peak, bool(peak <= max(known, _parts_bound(sub.base, bounds, least)))
+
+
+def _parts_bound(base, bounds, least):
+    """base + max_i (bounds[i] + sum_{j != i} least[j]) (see merge_parts)."""
+    total = sum(least)
+    return int(base) + max(b + total - m for b, m in zip(bounds, least))

@@ -20,6 +20,7 @@ from bruteforce import Model
 from strategies import graph_dicts
 from lowmem import _heuristics, _search
 from lowmem._core import CoreProblem
+from lowmem._lower_bounds import static_lower_bound
 from lowmem._parts import (hill_valley_merge, independent_parts, merge_parts,
                            part_subproblem, profile)
 from lowmem._parts_core import components, profile_blocks
@@ -48,23 +49,27 @@ def disjoint_union(dicts):
 
 
 @st.composite
-def segments(draw, max_nodes=9):
-    """(graph, segment nodes, prefix mask, segment mask, Subproblem): a
-    disjoint union of 1-4 random graphs (so usually several parts), cut to
-    the listed-order range [lo, hi) after the nodes before lo ran (buffers
-    made before it, read after it)."""
-    n_graphs = draw(st.integers(1, 4))
+def segments(draw, max_nodes=9, whole=False):
+    """(graph, model, prefix mask, segment mask, Subproblem): a disjoint
+    union of 1-4 random graphs (so usually several parts), cut to the
+    listed-order range [lo, hi) after the nodes before lo ran (buffers made
+    before it, read after it); the whole graph if `whole`, whose parts are
+    then larger (2-4 nodes, no graph inputs, so more of them branch)."""
+    n_graphs = draw(st.sampled_from([2, 2, 3] if whole else [1, 2, 2, 3, 3, 4]))
     budget, dicts = max_nodes, []
     for i in range(n_graphs):
-        if budget <= 0:
+        if budget <= (1 if whole else 0):
             break
-        d = draw(graph_dicts(max_nodes=min(budget, 5), min_nodes=1, max_inputs=2))
+        if whole:
+            d = draw(graph_dicts(max_nodes=min(budget, 4), min_nodes=2, max_inputs=0))
+        else:
+            d = draw(graph_dicts(max_nodes=min(budget, 5), min_nodes=1, max_inputs=2))
         budget -= len(d["nodes"])
         dicts.append(d)
     g = disjoint_union(dicts)
     n = g.n_nodes
-    lo = draw(st.integers(0, n - 1))
-    hi = draw(st.integers(lo + 1, n))
+    lo = 0 if whole else draw(st.integers(0, n - 1))
+    hi = n if whole else draw(st.integers(lo + 1, n))
     m = Model(g)
     prefix = (1 << lo) - 1
     seg = ((1 << hi) - 1) & ~prefix
@@ -386,11 +391,16 @@ def make_random_solver(rng):
 
 
 @SETTINGS
-@given(segments(), st.sampled_from(["search", "random"]), st.integers(0, 2**32 - 1))
-def test_merge_parts_is_exact_when_it_says_so(case, which, seed):
+@given(st.one_of(segments(), segments(whole=True)), st.sampled_from(["search", "random"]),
+       st.integers(0, 2**32 - 1), st.booleans())
+def test_merge_parts_is_exact_when_it_says_so(case, which, seed, with_bound):
+    """Every exact=True result is the minimum over every order of the
+    segment (brute force), with the search or a random order per part, with
+    or without the segment's static lower bound given."""
     g, m, prefix, seg, sub = case
     solve = search_solver if which == "search" else make_random_solver(random.Random(seed))
-    result = merge_parts(sub, solve)
+    bound = static_lower_bound(CoreProblem(sub)) if with_bound else 0
+    result = merge_parts(sub, solve, lower_bound=bound)
     if len(independent_parts(sub)) < 2:
         assert result is None
         return
