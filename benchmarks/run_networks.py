@@ -167,7 +167,10 @@ def bench_graph(path, args):
             "lower_bound": int(s.lower_bound), "optimal": bool(s.optimal),
             "bound_source": s.stats.get("bound_source", "-"), "seconds": wall,
             "heuristic_peaks": {k: int(v) for k, v in s.heuristic_peaks.items()},
-            "stats": {k: (v if isinstance(v, (bool, int, float, str)) or v is None else str(v))
+            # NumPy numbers and arrays are written by run.write_results; other
+            # objects a future scheduler may put in stats, as text.
+            "stats": {k: (v if isinstance(v, (bool, int, float, str, np.generic, np.ndarray,
+                                              list, dict)) or v is None else str(v))
                       for k, v in s.stats.items()}}
         log(f"  {t:g} s: peak {s.peak / MiB:.3f} MiB, bound {s.lower_bound / MiB:.3f} MiB, "
             f"{'proven' if s.optimal else 'not proven'} ({wall:.2f} s)")
