@@ -97,9 +97,11 @@ cdef class MinCutNetwork:
     buffer, of whether its readers provably descend from its producer
     (each reader has a predecessor among the producer and the other
     readers; at most about 8 (k + edges + reads) steps in all, after which
-    the producer is kept in U_b). Raises MemoryError if the arrays would
-    take more than `max_bytes`, ValueError if the dependencies have a
-    cycle.
+    the producer is kept in U_b). Raises MemoryError if the network's
+    arrays, at their largest (every node free), would take more than
+    `max_bytes` (checked after the O(k + edges + reads) construction
+    tables, which are the size of the problem's own), ValueError if the
+    dependencies have a cycle.
 
     A query fixes the forced-in nodes' ancestors-or-self A in S and the
     forced-out nodes' descendants-or-self D out of it; only the other
