@@ -31,7 +31,7 @@ from . import _heuristics
 from ._core import CoreProblem
 from ._lower_bounds import static_lower_bound
 from ._mincut import min_live_downset
-from ._parts_core import components, profile_blocks
+from ._parts_core import components, profile_blocks_many
 from ._problem import Subproblem
 
 BYTES_LIMIT = 1 << 62
@@ -61,18 +61,28 @@ def independent_parts(sub):
     worst case, near-linear in practice.
     """
     _, sub = _checked(sub)
+    node_part, n_parts = _labels(sub)
+    grouped = np.argsort(node_part, kind="stable")
+    step_ptr = np.zeros(n_parts + 1, dtype=np.int64)
+    np.cumsum(np.bincount(node_part, minlength=n_parts), out=step_ptr[1:])
+    return [grouped[step_ptr[p]:step_ptr[p + 1]].copy() for p in range(n_parts)]
+
+
+def _labels(sub):
+    """(part of each node, number of parts) of a checked Subproblem, parts
+    numbered by their first node (see independent_parts)."""
     k = sub.k
     if k == 0:
-        return []
+        return np.zeros(0, dtype=np.int64), 0
     src = np.concatenate([_rows(sub.succ_ptr), _rows(sub.use_ptr), _rows(sub.make_ptr)])
     dst = np.concatenate([sub.succ_idx, k + np.asarray(sub.use_idx, dtype=np.int64),
                           k + np.asarray(sub.make_idx, dtype=np.int64)])
     label = components(k + len(sub.buf_size), src, dst)[:k]
     # A component's label is its smallest element; with nodes numbered
-    # before buffers that is its first node: sort by it, split at changes.
-    by_part = np.argsort(label, kind="stable")
-    cuts = np.flatnonzero(np.diff(label[by_part])) + 1
-    return [part.astype(np.int64) for part in np.split(by_part, cuts)]
+    # before buffers that is its first node, so the first nodes of the parts
+    # are the nodes that are their own label, in increasing order.
+    firsts = np.flatnonzero(label == np.arange(k))
+    return np.searchsorted(firsts, label).astype(np.int64), len(firsts)
 
 
 def _part_subproblem(sub, nodes):
@@ -243,9 +253,8 @@ def hill_valley_merge(parts, base=0):
     base = int(base)
     if not 0 <= base < BYTES_LIMIT:
         raise ValueError("hill_valley_merge: base must be bytes in [0, 2**62)")
-    glob, offsets, keys, Ls, excess = [], [0], [], [], []
-    start_total, top_total = base, base
-    for p, (nodes, order, prof) in enumerate(parts):
+    glob, profs, top_total = [], [], base
+    for nodes, order, prof in parts:
         nodes = np.asarray(nodes, dtype=np.int64)
         order = np.asarray(order, dtype=np.int64)
         prof = np.asarray(prof, dtype=np.int64)
@@ -258,47 +267,95 @@ def hill_valley_merge(parts, base=0):
         top_total += int(prof.max())
         if top_total >= BYTES_LIMIT:
             raise ValueError("hill_valley_merge: profiles add up to 2**62 bytes or more")
-        start_total += int(prof[0])
-        ends, rise, net = profile_blocks(prof)
-        starts = np.concatenate([[0], ends])[:len(ends)].astype(np.int64)
-        # Steps (0-based) whose step point 2t+1 lies in (start, end].
-        first, last = (starts + 1) // 2, (ends - 1) // 2 + 1
-        nb = len(ends)
-        keys.append(np.stack([(net >= 0).astype(np.int64), np.where(net < 0, rise, net - rise),
-                              np.full(nb, p), np.arange(nb), first + offsets[-1],
-                              last + offsets[-1]]))
         glob.append(nodes[order])
-        Ls.append(np.diff(prof[0::2]))                 # L_t - L_{t-1}
-        excess.append(prof[1::2] - prof[0:-1:2])       # s_t - L_{t-1}
-        offsets.append(offsets[-1] + m)
+        profs.append(prof)
     if not glob:
         return np.zeros(0, dtype=np.int64), base
-    blocks = np.concatenate(keys, axis=1)
-    by_key = np.lexsort((blocks[3], blocks[2], blocks[1], blocks[0]))
-    first, last = blocks[4][by_key], blocks[5][by_key]
+    step_ptr = np.zeros(len(glob) + 1, dtype=np.int64)
+    np.cumsum([len(g) for g in glob], out=step_ptr[1:])
+    return _merge(np.concatenate(profs), np.concatenate(glob), step_ptr, base)
+
+
+def _merge(points, steps_glob, step_ptr, base):
+    """hill_valley_merge on checked, concatenated input: part p's profile is
+    points[2 step_ptr[p] + p : 2 step_ptr[p+1] + p + 1] and its nodes in
+    its order steps_glob[step_ptr[p]:step_ptr[p+1]] (segment ids); the
+    profiles' maxima add up to less than 2**62 - base. Vectorised but for
+    the block cut: O(P log P + points)."""
+    n_parts = len(step_ptr) - 1
+    point_ptr = 2 * step_ptr + np.arange(n_parts + 1, dtype=np.int64)
+    part, ends, rise, net = profile_blocks_many(points, point_ptr)
+    # Block i starts where the block before it ended, in the same part.
+    starts = np.zeros(len(ends), dtype=np.int64)
+    same = np.zeros(len(ends), dtype=bool)
+    same[1:] = part[1:] == part[:-1]
+    starts[same] = ends[:-1][same[1:]]
+    # Steps (0-based, of the part) whose step point 2t+1 lies in (start, end].
+    first = (starts + 1) // 2 + step_ptr[part]
+    last = (ends - 1) // 2 + 1 + step_ptr[part]
+    # Key: falling blocks first by rise, then by decreasing rise - net;
+    # ties by block number, i.e. by part then position (chains keep order).
+    by_key = np.lexsort((np.arange(len(ends)), np.where(net < 0, rise, net - rise), net >= 0))
+    first, last = first[by_key], last[by_key]
     lengths = np.maximum(last - first, 0)
     total = int(lengths.sum())
     out_ptr = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=out_ptr[1:])
     steps = np.repeat(first - out_ptr[:-1], lengths) + np.arange(total, dtype=np.int64)
-    merged = np.concatenate(glob)[steps]
-    deltas = np.concatenate(Ls)[steps]
+    start_total = base + int(points[point_ptr[:-1]].sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64), start_total
+    # Step g of part p has its live point before at 2g + p.
+    step_part = np.repeat(np.arange(n_parts, dtype=np.int64), np.diff(step_ptr))
+    at = (2 * steps + step_part[steps])
+    deltas = points[at + 2] - points[at]                # L_t - L_{t-1}
     before = start_total + np.concatenate([[0], np.cumsum(deltas)[:-1]])
-    peak = int((before + np.concatenate(excess)[steps]).max()) if total else start_total
-    return merged, peak
+    peak = int((before + points[at + 1] - points[at]).max())
+    return steps_glob[steps], peak
 
 
-def _is_chain(psub):
-    """True when the part has exactly one valid order: its local ids are a
-    topological order (the listed order), which is the only one iff each
-    node is a direct predecessor of the next. O(k + edges)."""
-    m = psub.k
-    if m <= 1:
-        return True
-    row = _rows(psub.succ_ptr)
-    next_edge = np.zeros(m, dtype=bool)
-    next_edge[row[np.asarray(psub.succ_idx) == row + 1]] = True
-    return bool(next_edge[:-1].all())
+def _profiles(sub, order, step_ptr, node_part):
+    """Profiles of every part at once: `order` (local ids of `sub`) runs
+    the parts one after the other, part p at steps step_ptr[p] ..
+    step_ptr[p+1] - 1, each in a valid order of its own; node_part[i] is
+    node i's part. Returns the points of all parts' profiles concatenated
+    as _merge takes them, each equal to :func:`profile` of that part's
+    subproblem and order (a part's buffers are its own, so the bytes it
+    frees at a step are those of the whole order). O(k + nb + reads +
+    makes)."""
+    k, nb = sub.k, len(sub.buf_size)
+    n_parts = len(step_ptr) - 1
+    pos = np.empty(k, dtype=np.int64)
+    pos[order] = np.arange(k, dtype=np.int64)
+    use_rows, make_rows = _rows(sub.use_ptr), _rows(sub.make_ptr)
+    use_idx, make_idx = np.asarray(sub.use_idx), np.asarray(sub.make_idx)
+    buf_size = np.asarray(sub.buf_size, dtype=np.int64)
+    freed_at = np.full(nb, -1, dtype=np.int64)
+    freed_at[make_idx] = pos[make_rows]
+    np.maximum.at(freed_at, use_idx, pos[use_rows])
+    freed = (freed_at >= 0) & (np.asarray(sub.buf_pinned) == 0)
+    freed_bytes = np.zeros(k, dtype=np.int64)
+    np.add.at(freed_bytes, freed_at[freed], buf_size[freed])
+    # Each part's live0: its buffers made before the segment.
+    pre = np.ones(nb, dtype=bool)
+    pre[make_idx] = False
+    buf_part = np.zeros(nb, dtype=np.int64)
+    buf_part[use_idx] = node_part[use_rows]
+    live0 = np.zeros(n_parts, dtype=np.int64)
+    np.add.at(live0, buf_part[pre], buf_size[pre])
+    alloc = np.asarray(sub.alloc, dtype=np.int64)[order]
+    ws = np.asarray(sub.ws, dtype=np.int64)[order]
+    cum = np.cumsum(alloc - freed_bytes)
+    step_part = np.repeat(np.arange(n_parts, dtype=np.int64), np.diff(step_ptr))
+    cum_start = np.concatenate([[0], cum])[step_ptr[:-1]]
+    after = live0[step_part] + cum - cum_start[step_part]
+    before = after - (alloc - freed_bytes)
+    points = np.empty(2 * k + n_parts, dtype=np.int64)
+    g = np.arange(k, dtype=np.int64)
+    points[2 * step_ptr[:-1] + np.arange(n_parts)] = live0
+    points[2 * g + step_part + 1] = before + alloc + ws
+    points[2 * g + step_part + 2] = after
+    return points
 
 
 def merge_parts(sub, solve, lower_bound=0):
@@ -341,46 +398,62 @@ def merge_parts(sub, solve, lower_bound=0):
     branching part (Dinic, O(V^2 E) at worst on the part's network).
     """
     prob, sub = _checked(sub)
-    parts = independent_parts(prob)
-    if len(parts) < 2:
+    node_part, n_parts = _labels(sub)
+    if n_parts < 2:
         return None
-    items, bounds, least, is_chain, part_probs = [], [], [], [], []
-    chains = True
-    for nodes in parts:
-        pprob = CoreProblem(_part_subproblem(sub, nodes))
-        part_probs.append(pprob)
-        is_chain.append(_is_chain(pprob.sub))
-        if is_chain[-1]:
-            order = np.arange(pprob.k, dtype=np.int64)
-            prof = profile(pprob, order)
-            bounds.append(int(prof.max()))
-            least.append(int(prof[0::2].min()))
-        else:
-            chains = False
-            order, peak, exhausted = solve(pprob)
-            order = np.ascontiguousarray(order, dtype=np.int64)
-            prof = profile(pprob, order)          # checks the order
-            if int(prof.max()) != int(peak):
-                raise ValueError("merge_parts: solve returned a peak that is not its order's")
-            bounds.append(int(peak) if exhausted else static_lower_bound(pprob, 0))
-            least.append(int(pprob.pinned_live0))
-        items.append((nodes, order, prof))
-    order, peak = hill_valley_merge(items, base=sub.base)
+    k = sub.k
+    # The parts one after the other, each in its listed (local id) order.
+    order = np.argsort(node_part, kind="stable").astype(np.int64)
+    step_ptr = np.zeros(n_parts + 1, dtype=np.int64)
+    np.cumsum(np.bincount(node_part, minlength=n_parts), out=step_ptr[1:])
+    # A part has one valid order iff it is a chain: its local ids are a
+    # topological order (the listed one), the only one iff each node but
+    # the last has an edge to the next. Checked for all parts at once.
+    nxt = np.full(k, -1, dtype=np.int64)
+    nxt[order[:-1]] = np.where(node_part[order[:-1]] == node_part[order[1:]], order[1:], -1)
+    row = _rows(sub.succ_ptr)
+    linked = np.zeros(k, dtype=bool)
+    linked[row[np.asarray(sub.succ_idx) == nxt[row]]] = True
+    chain = np.ones(n_parts, dtype=bool)
+    chain[node_part[(nxt >= 0) & ~linked]] = False
+    bounds = np.zeros(n_parts, dtype=np.int64)
+    least = np.zeros(n_parts, dtype=np.int64)
+    part_probs = {}
+    for p in np.flatnonzero(~chain).tolist():
+        nodes = order[step_ptr[p]:step_ptr[p + 1]].copy()
+        pprob = part_probs[p] = CoreProblem(_part_subproblem(sub, nodes))
+        porder, peak, exhausted = solve(pprob)
+        porder = np.ascontiguousarray(porder, dtype=np.int64)
+        if _heuristics.evaluate(pprob, porder) != int(peak):     # raises on an invalid order
+            raise ValueError("merge_parts: solve returned a peak that is not its order's")
+        order[step_ptr[p]:step_ptr[p + 1]] = nodes[porder]
+        bounds[p] = int(peak) if exhausted else static_lower_bound(pprob, 0)
+        least[p] = pprob.pinned_live0
+    points = _profiles(sub, order, step_ptr, node_part)
+    merged, peak = _merge(points, order, step_ptr, int(sub.base))
+    # A chain's only order: its peak is its minimum, its least live point
+    # its least live bytes.
+    point_ptr = 2 * step_ptr + np.arange(n_parts + 1, dtype=np.int64)
+    live_points = points.copy()
+    step_part = np.repeat(np.arange(n_parts, dtype=np.int64), np.diff(step_ptr))
+    live_points[2 * np.arange(k, dtype=np.int64) + step_part + 1] = BYTES_LIMIT
+    bounds[chain] = np.maximum.reduceat(points, point_ptr[:-1])[chain]
+    least[chain] = np.minimum.reduceat(live_points, point_ptr[:-1])[chain]
     known = max(int(lower_bound), static_lower_bound(prob, 0))
-    if chains or peak <= max(known, _parts_bound(sub.base, bounds, least)):
-        return order, peak, True
+    if chain.all() or peak <= max(known, _parts_bound(sub.base, bounds, least)):
+        return merged, peak, True
     # Sharper, and dearer: each branching part's least live bytes over all
     # its downsets, one minimum cut (_mincut.min_live_downset).
-    for i, (nodes, _, _) in enumerate(items):
-        if not is_chain[i]:
-            try:
-                least[i] = max(least[i], int(min_live_downset(part_probs[i])[0]))
-            except MemoryError:
-                pass                    # network over its cap: keep the pinned bytes
-    return order, peak, bool(peak <= max(known, _parts_bound(sub.base, bounds, least)))
+    for p, pprob in part_probs.items():
+        try:
+            least[p] = max(int(least[p]), int(min_live_downset(pprob)[0]))
+        except MemoryError:
+            pass                        # network over its cap: keep the pinned bytes
+    return merged, peak, bool(peak <= max(known, _parts_bound(sub.base, bounds, least)))
 
 
 def _parts_bound(base, bounds, least):
     """base + max_i (bounds[i] + sum_{j != i} least[j]) (see merge_parts)."""
+    bounds, least = [int(x) for x in bounds], [int(x) for x in least]
     total = sum(least)
     return int(base) + max(b + total - m for b, m in zip(bounds, least))

@@ -72,6 +72,65 @@ cdef inline bint _runs_before(int64_t c1, int64_t d1, int64_t c2, int64_t d2) no
     return c1 - d1 > c2 - d2
 
 
+cdef Py_ssize_t _cut(const int64_t* a, Py_ssize_t n, int64_t* E, int64_t* C,
+                    int64_t* D) noexcept nogil:
+    """Blocks of the profile a[0..n] into E, C, D (room for n each); their
+    number. See profile_blocks."""
+    cdef Py_ssize_t i, top = 0
+    cdef int64_t c, d
+    for i in range(1, n + 1):
+        c = d = a[i] - a[i - 1]
+        while top > 0 and _runs_before(c, d, C[top - 1], D[top - 1]):
+            # Join with the block before: its rise, or its net change
+            # then this block's rise; the net changes add.
+            top -= 1
+            c = max(C[top], D[top] + c)
+            d = D[top] + d
+        C[top] = c
+        D[top] = d
+        E[top] = i
+        top += 1
+    return top
+
+
+def profile_blocks_many(points, ptr):
+    """profile_blocks of every profile points[ptr[p]:ptr[p+1]] at once:
+    (part, ends, rise, net) int64 arrays, the blocks of part 0 first, each
+    part's in order; ends are positions within the part's own profile.
+    ValueError unless ptr runs from 0 to len(points) with at least one
+    point per profile and every point is in [0, 2**62). O(points)."""
+    a_arr = np.ascontiguousarray(points, dtype=np.int64)
+    p_arr = np.ascontiguousarray(ptr, dtype=np.int64)
+    if a_arr.ndim != 1 or p_arr.ndim != 1 or p_arr.shape[0] < 1:
+        raise ValueError("profiles: expected 1-d points and a 1-d pointer array")
+    cdef const int64_t[::1] a = a_arr, pp = p_arr
+    cdef Py_ssize_t i, q, n_parts = pp.shape[0] - 1, total = a.shape[0], top = 0, got
+    if pp[0] != 0 or pp[n_parts] != total:
+        raise ValueError("profiles: ptr must run from 0 to the number of points")
+    for q in range(n_parts):
+        if pp[q + 1] <= pp[q]:
+            raise ValueError("profiles: every profile needs at least one point")
+    for i in range(total):
+        if a[i] < 0 or a[i] >= BYTES_LIMIT:
+            raise ValueError("profile: points must be bytes in [0, 2**62)")
+    cap = max(total - n_parts, 1)
+    part_arr = np.empty(cap, dtype=np.int64)
+    ends_arr = np.empty(cap, dtype=np.int64)
+    rise_arr = np.empty(cap, dtype=np.int64)
+    net_arr = np.empty(cap, dtype=np.int64)
+    cdef int64_t[::1] P = part_arr, E = ends_arr, C = rise_arr, D = net_arr
+    with nogil:
+        for q in range(n_parts):
+            # Part q has pp[q+1] - pp[q] - 1 moves, so at most that many
+            # blocks: the blocks of all parts fit in total - n_parts.
+            got = _cut(&a[pp[q]], pp[q + 1] - pp[q] - 1, &E[top], &C[top], &D[top])
+            for i in range(top, top + got):
+                P[i] = q
+            top += got
+    return (part_arr[:top].copy(), ends_arr[:top].copy(), rise_arr[:top].copy(),
+            net_arr[:top].copy())
+
+
 def profile_blocks(profile):
     """Cut one profile (points a[0..n], bytes) into consecutive blocks
     whose merge keys do not decrease: (ends, rise, net) int64 arrays, block
@@ -89,29 +148,5 @@ def profile_blocks(profile):
     a_arr = np.ascontiguousarray(profile, dtype=np.int64)
     if a_arr.ndim != 1 or a_arr.shape[0] < 1:
         raise ValueError("profile: expected a 1-d array of at least one point")
-    cdef const int64_t[::1] a = a_arr
-    cdef Py_ssize_t i, n = a.shape[0] - 1, top = 0
-    for i in range(n + 1):
-        if a[i] < 0 or a[i] >= BYTES_LIMIT:
-            raise ValueError("profile: points must be bytes in [0, 2**62)")
-    ends_arr = np.empty(n, dtype=np.int64)
-    rise_arr = np.empty(n, dtype=np.int64)
-    net_arr = np.empty(n, dtype=np.int64)
-    if n == 0:
-        return ends_arr, rise_arr, net_arr
-    cdef int64_t[::1] E = ends_arr, C = rise_arr, D = net_arr
-    cdef int64_t c, d
-    with nogil:
-        for i in range(1, n + 1):
-            c = d = a[i] - a[i - 1]
-            while top > 0 and _runs_before(c, d, C[top - 1], D[top - 1]):
-                # Join with the block before: its rise, or its net change
-                # then this block's rise; the net changes add.
-                top -= 1
-                c = max(C[top], D[top] + c)
-                d = D[top] + d
-            C[top] = c
-            D[top] = d
-            E[top] = i
-            top += 1
-    return ends_arr[:top].copy(), rise_arr[:top].copy(), net_arr[:top].copy()
+    _, ends, rise, net = profile_blocks_many(a_arr, [0, a_arr.shape[0]])
+    return ends, rise, net

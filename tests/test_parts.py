@@ -21,7 +21,7 @@ from strategies import graph_dicts
 from lowmem import _heuristics, _search
 from lowmem._core import CoreProblem
 from lowmem._lower_bounds import static_lower_bound
-from lowmem._parts import (hill_valley_merge, independent_parts, merge_parts,
+from lowmem._parts import (_profiles, hill_valley_merge, independent_parts, merge_parts,
                            part_subproblem, profile)
 from lowmem._parts_core import components, profile_blocks
 from lowmem._problem import buffer_tables, subproblem
@@ -221,6 +221,28 @@ def test_part_subproblems_add_up_to_the_segment(case, data):
                                                         for q in range(len(parts)))
     assert _heuristics.evaluate(CoreProblem(sub), [local_of[n] for n in order]) == \
         seg_peak(m, prefix, order) - outside
+
+
+@SETTINGS
+@given(segments(), st.data())
+def test_profiles_of_all_parts_at_once_equal_each_part_alone(case, data):
+    """_profiles (merge_parts' bulk path) against profile() of each part's
+    own subproblem, for random orders of the parts run one after another."""
+    g, m, prefix, seg, sub = case
+    parts = independent_parts(sub)
+    node_part = np.zeros(sub.k, dtype=np.int64)
+    order, step_ptr, expected = [], [0], []
+    for p, nodes in enumerate(parts):
+        node_part[nodes] = p
+        local = {int(sub.nodes[n]): i for i, n in enumerate(nodes)}
+        order_g = draw_order(data.draw, m, prefix, mask(sub.nodes[nodes]))
+        porder = [local[n] for n in order_g]
+        order += nodes[porder].tolist()
+        step_ptr.append(len(order))
+        expected.append(profile(part_subproblem(sub, nodes), porder))
+    points = _profiles(sub, np.array(order, dtype=np.int64),
+                       np.array(step_ptr, dtype=np.int64), node_part)
+    assert points.tolist() == np.concatenate(expected).tolist()
 
 
 def test_part_subproblem_refuses_a_part_that_is_not_closed():
