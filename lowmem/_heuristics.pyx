@@ -23,21 +23,19 @@ LEAST_MEMORY = 1            # smallest step memory first: Inductor's LPMF
 cdef int64_t BYTES_CAP = (<int64_t>1) << 62
 
 
-def evaluate(CoreProblem prob not None, order):
-    """Peak bytes of running the problem's nodes in `order` (local ids).
-
-    Raises ValueError if `order` is not a valid order of all its nodes.
-    O(k + edges + reads + makes).
-    """
-    cdef Problem P = prob.P
+cdef Py_ssize_t _walk(const Problem* P, const int64_t[::1] o, int64_t* peak,
+                      int64_t* step, int64_t* live) except -2:
+    """Run `o` (local ids) from the problem's start: the peak into `peak`
+    and, when not NULL, each position's step memory into `step` and the
+    live bytes before it into `live`. Returns -1, or the first position
+    whose node is unknown, repeated or not ready (the one loop behind
+    evaluate and step_profile)."""
     cdef State S
-    cdef const int64_t[::1] o = np.ascontiguousarray(order, dtype=np.int64)
-    if o.shape[0] != P.k:
-        raise ValueError(f"order has {o.shape[0]} nodes, the problem {P.k}")
-    if state_init(&P, &S) != 0:
-        raise MemoryError()
     cdef Py_ssize_t t, n, bad = -1
-    cdef int64_t peak = 0
+    cdef int64_t m
+    if state_init(P, &S) != 0:
+        raise MemoryError()
+    peak[0] = 0
     try:
         with nogil:
             for t in range(P.k):
@@ -45,13 +43,54 @@ def evaluate(CoreProblem prob not None, order):
                 if n < 0 or n >= P.k or not bit_get(S.ready, n):
                     bad = t
                     break
-                peak = max(peak, step_memory(&P, &S, n))
-                run_node(&P, &S, n)
+                m = step_memory(P, &S, n)
+                if step != NULL:
+                    step[t] = m
+                    live[t] = S.live
+                if m > peak[0]:
+                    peak[0] = m
+                run_node(P, &S, n)
     finally:
         state_free(&S)
+    return bad
+
+
+cdef const int64_t[::1] _order_view(const Problem* P, order):
+    cdef const int64_t[::1] o = np.ascontiguousarray(order, dtype=np.int64)
+    if o.ndim != 1 or o.shape[0] != P.k:
+        raise ValueError(f"order has {o.shape[0]} nodes, the problem {P.k}")
+    return o
+
+
+def evaluate(CoreProblem prob not None, order):
+    """Peak bytes of running the problem's nodes in `order` (local ids).
+
+    Raises ValueError if `order` is not a valid order of all its nodes.
+    O(k + edges + reads + makes).
+    """
+    cdef Problem P = prob.P
+    cdef const int64_t[::1] o = _order_view(&P, order)
+    cdef int64_t peak
+    cdef Py_ssize_t bad = _walk(&P, o, &peak, NULL, NULL)
     if bad >= 0:
         raise ValueError(f"step {bad}: node {o[bad]} is unknown, repeated or not ready")
     return int(peak)
+
+
+def step_profile(CoreProblem prob not None, order):
+    """(step, live) int64 arrays: for each position t of `order` (local
+    ids), the memory of its step and the live bytes just before it.
+    ValueError on an invalid order. O(k + edges + reads + makes)."""
+    cdef Problem P = prob.P
+    cdef const int64_t[::1] o = _order_view(&P, order)
+    step_arr = np.empty(max(P.k, 1), dtype=np.int64)
+    live_arr = np.empty(max(P.k, 1), dtype=np.int64)
+    cdef int64_t[::1] step = step_arr, live = live_arr
+    cdef int64_t peak
+    cdef Py_ssize_t bad = _walk(&P, o, &peak, &step[0], &live[0])
+    if bad >= 0:
+        raise ValueError(f"step {bad}: node {o[bad]} is unknown, repeated or not ready")
+    return step_arr[:P.k], live_arr[:P.k]
 
 
 cdef struct Entry:

@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from . import _bounds, _mincut
+from . import _bounds, _heuristics, _mincut
 
 REACHABILITY_BYTES = 64 * 2**20
 MINCUT_BYTES = 256 * 2**20
@@ -56,6 +56,17 @@ def static_lower_bound(prob, time_limit=float("inf")):
         return bound
     more = _bounds.reachability_bounds(prob, time_limit)
     return bound if more is None else max(bound, *more)
+
+
+def node_step_memory(prob, order):
+    """int64[k]: each node's step memory when the nodes of the checked
+    ``_core.CoreProblem`` run in `order` (local ids): an upper bound on its
+    min-cut figure. ValueError unless `order` is valid. O(k + edges +
+    reads + makes)."""
+    order = np.ascontiguousarray(order, dtype=np.int64)
+    steps = np.empty(prob.k, dtype=np.int64)
+    steps[order] = _heuristics.step_profile(prob, order)[0]
+    return steps
 
 
 def lower_bound(prob, time_limit=float("inf"), step_memory=None, upper=None):
@@ -103,7 +114,7 @@ def lower_bound(prob, time_limit=float("inf"), step_memory=None, upper=None):
 
     if step_memory is None:
         try:
-            steps = _mincut.order_step_memory(prob, np.arange(prob.k, dtype=np.int64))
+            steps = node_step_memory(prob, np.arange(prob.k, dtype=np.int64))
         except ValueError:
             steps = None
     else:

@@ -67,8 +67,7 @@ from libc.stdint cimport int64_t, uint8_t
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
-from lowmem._core cimport (CoreProblem, Problem, State, state_init, state_free,
-                           run_node, step_memory, bit_get)
+from lowmem._core cimport CoreProblem, Problem
 
 # Default cap on the bytes of one network (arcs, residuals, vertex arrays).
 DEFAULT_MAX_BYTES = 256 * 2**20
@@ -699,34 +698,3 @@ def mincut_bounds(CoreProblem prob not None, candidates, long long target,
             if best >= target:
                 break
     return int(best), int(node), int(computed)
-
-
-def order_step_memory(CoreProblem prob not None, order):
-    """int64[k]: each node's step memory when the problem's nodes run in
-    `order` (local ids); an upper bound on that node's min-cut bound.
-    ValueError unless `order` is a valid order. O(k + edges + reads +
-    makes)."""
-    cdef Problem P = prob.P
-    cdef State S
-    cdef const int64_t[::1] o = np.ascontiguousarray(order, dtype=np.int64)
-    if o.shape[0] != P.k:
-        raise ValueError(f"order has {o.shape[0]} nodes, the problem {P.k}")
-    steps_arr = np.zeros(P.k, dtype=np.int64)
-    cdef int64_t[::1] steps = steps_arr
-    if state_init(&P, &S) != 0:
-        raise MemoryError()
-    cdef Py_ssize_t t, n, bad = -1
-    try:
-        with nogil:
-            for t in range(P.k):
-                n = o[t]
-                if n < 0 or n >= P.k or not bit_get(S.ready, n):
-                    bad = t
-                    break
-                steps[n] = step_memory(&P, &S, n)
-                run_node(&P, &S, n)
-    finally:
-        state_free(&S)
-    if bad >= 0:
-        raise ValueError(f"step {bad}: node {o[bad]} is unknown, repeated or not ready")
-    return steps_arr

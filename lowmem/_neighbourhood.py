@@ -39,7 +39,7 @@ import numpy as np
 
 from . import _heuristics, _search
 from ._core import CoreProblem
-from ._profile import step_profile
+from ._heuristics import step_profile
 from ._problem import subproblem
 
 FIRST_WINDOW = 24            # steps in the first windows

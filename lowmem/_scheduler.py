@@ -20,18 +20,29 @@ from . import _heuristics, _search
 from ._core import CoreProblem
 from ._decompose import segments
 from ._graph import BYTES_LIMIT
-from ._lower_bounds import static_lower_bound
+from ._lower_bounds import lower_bound, node_step_memory
 from ._model import OrderError, as_node_ids
 from ._neighbourhood import SegmentWindows
-from ._orders import dfs_postorder
+from ._orders import ORDER_NAMES, structural_orders
 from ._problem import buffer_tables, check_flag, check_graph, subproblem
 
-HEURISTICS = ("default", "dfs", "greedy", "lpmf")
+# The first orders of every segment, in the order of preference on ties:
+# the listed order, the depth-first family (_orders.ORDER_NAMES: Theano's C
+# VM and Stack VM orders, their variants, XLA's DFS memory scheduler), and
+# the two greedy rules, each with ties to the listed and to the dfs order.
+GREEDY_ORDERS = {"greedy": (_heuristics.FREED_MINUS_ALLOCATED, None),
+                 "greedy_dfs_ties": (_heuristics.FREED_MINUS_ALLOCATED, "dfs"),
+                 "lpmf": (_heuristics.LEAST_MEMORY, None),
+                 "lpmf_dfs_ties": (_heuristics.LEAST_MEMORY, "dfs")}
+HEURISTICS = ("default",) + ORDER_NAMES + tuple(GREEDY_ORDERS)
 DEFAULT_MEMORY_LIMIT = 256 * 2**20
 CLEANUP_SHARE, CLEANUP_MAX_SECONDS = 0.03, 0.05
 # Share of the search time branch and bound from the segments' roots gets
 # before the large-neighbourhood search takes over.
 ROOT_SHARE = 0.3
+# Share of the time left that a segment's lower bounds may take when it is
+# planned (the min-cut bound stops there; the search needs the rest).
+BOUND_SHARE = 0.25
 
 
 @dataclass
@@ -74,22 +85,32 @@ class _Segment:
     peak: int
     lower_bound: int
     heuristic_peaks: dict
+    first_order: str        # the name of the best first order
+    bound_source: str       # the bound that gave lower_bound, or "search"
 
 
-def _plan_segment(prob, dfs_rank, bound_seconds):
-    """Heuristic orders of one segment (the best is its first upper bound)
-    and its static lower bound, the reachability part within
-    `bound_seconds` (none when <= 0)."""
-    default = np.arange(prob.k, dtype=np.int64)
-    dfs = np.argsort(dfs_rank[prob.sub.nodes], kind="stable").astype(np.int64)
-    greedy, greedy_peak = _heuristics.greedy(prob, _heuristics.FREED_MINUS_ALLOCATED)
-    lpmf, lpmf_peak = _heuristics.greedy(prob, _heuristics.LEAST_MEMORY)
-    candidates = {"default": default, "dfs": dfs, "greedy": greedy, "lpmf": lpmf}
-    peaks = {"default": _heuristics.evaluate(prob, default),
-             "dfs": _heuristics.evaluate(prob, dfs), "greedy": greedy_peak, "lpmf": lpmf_peak}
+def _plan_segment(prob, ranks, bound_seconds):
+    """The first orders of one segment (the best is its incumbent) and its
+    lower bound (_lower_bounds.lower_bound: the reachability and min-cut
+    parts within `bound_seconds`, none when <= 0). `ranks[name][v]`: global node v's place in the structural
+    order `name`; restricted to the segment, each is a valid order of it."""
+    nodes = prob.sub.nodes
+    candidates = {"default": np.arange(prob.k, dtype=np.int64)}
+    for name in ORDER_NAMES:
+        candidates[name] = np.argsort(ranks[name][nodes], kind="stable").astype(np.int64)
+    peaks = {name: _heuristics.evaluate(prob, order) for name, order in candidates.items()}
+    for name, (rule, ties) in GREEDY_ORDERS.items():
+        tie_rank = None
+        if ties is not None:
+            tie_rank = np.empty(prob.k, dtype=np.int64)
+            tie_rank[candidates[ties]] = np.arange(prob.k)
+        candidates[name], peaks[name] = _heuristics.greedy(prob, rule, tie_rank)
     best = min(HEURISTICS, key=lambda name: peaks[name])
-    return _Segment(prob, candidates[best], peaks[best],
-                    static_lower_bound(prob, bound_seconds), peaks)
+    # Each node's step in the incumbent bounds its min-cut figure from
+    # above: only nodes stepping above the cheaper bounds are cut.
+    steps = node_step_memory(prob, candidates[best])
+    bound, source = lower_bound(prob, bound_seconds, step_memory=steps, upper=peaks[best])
+    return _Segment(prob, candidates[best], peaks[best], bound, peaks, best, source)
 
 
 def _improve(plan, good_enough, deadline, memory_limit, stats):
@@ -109,7 +130,7 @@ def _improve(plan, good_enough, deadline, memory_limit, stats):
     stats["timed_out"] |= result["timed_out"]
     plan.order, plan.peak = result["order"], result["peak"]
     if result["exhausted"]:
-        plan.lower_bound = plan.peak
+        plan.lower_bound, plan.bound_source = plan.peak, "search"
 
 
 def _local_search(tables, plans, lower, deadline, tolerance_bytes, tolerance_ratio, stats):
@@ -129,7 +150,7 @@ def _local_search(tables, plans, lower, deadline, tolerance_bytes, tolerance_rat
         state.step(deadline, lower_bound=worst.lower_bound, stop_at=good_enough)
         worst.order, worst.peak = state.order, state.peak
         if state.exhausted:
-            worst.lower_bound = worst.peak
+            worst.lower_bound, worst.bound_source = worst.peak, "search"
             lower = max(lower, worst.lower_bound)
     stats["neighbourhoods"] = sum(s.tried for s in windows.values())
     stats["neighbourhoods_improved"] = sum(s.improved for s in windows.values())
@@ -238,8 +259,10 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
     deadline = t0 + time_limit - min(CLEANUP_SHARE * time_limit, CLEANUP_MAX_SECONDS)
     n = graph.n_nodes
     tables = buffer_tables(graph)
-    dfs_rank = np.empty(n, dtype=np.int64)
-    dfs_rank[dfs_postorder(graph)] = np.arange(n)
+    ranks = {}
+    for name, order in structural_orders(graph, tables).items():
+        ranks[name] = np.empty(n, dtype=np.int64)
+        ranks[name][order] = np.arange(n)
     parts = segments(graph) if decompose else ([np.arange(n, dtype=np.int64)] if n else [])
 
     # Planning the rest of the graph as one segment costs about what the
@@ -257,7 +280,7 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
             # does not grow with the number of segments.
             nodes = np.arange(nodes[0], n, dtype=np.int64)
         prob = CoreProblem(subproblem(tables, nodes, done, live))
-        plans.append(_plan_segment(prob, dfs_rank, remaining))
+        plans.append(_plan_segment(prob, ranks, BOUND_SHARE * remaining))
         done[nodes] = True
         live = prob.pinned_bytes
         if nodes[-1] == n - 1:
@@ -265,8 +288,16 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
 
     stats = {"states": 0, "memo_hits": 0, "forced": 0, "segments": len(plans),
              "searched_segments": 0, "timed_out": False, "memo_entries": 0,
-             "prepare_seconds": time.perf_counter() - t0}
+             "prepare_seconds": time.perf_counter() - t0,
+             "neighbourhoods": 0, "neighbourhoods_improved": 0}
     lower = max((p.lower_bound for p in plans), default=0)
+    # The first order that set the starting peak: the incumbent of the
+    # segment with the highest first peak; and how many segments each won.
+    stats["first_order"] = max(plans, key=lambda p: p.peak).first_order if plans else "default"
+    stats["first_order_wins"] = {}
+    for plan in plans:
+        wins = stats["first_order_wins"]
+        wins[plan.first_order] = wins.get(plan.first_order, 0) + 1
 
     # 1. Branch and bound from each segment's root, the worst first, for a
     #    share of the time: it proves small segments at once.
@@ -293,6 +324,9 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
     peak = max((p.peak for p in plans), default=0)
     heuristic_peaks = {name: max((p.heuristic_peaks[name] for p in plans), default=0)
                        for name in HEURISTICS}
+    # The bound that proves the reported lower bound: the highest segment's.
+    stats["bound_source"] = max(plans, key=lambda p: p.lower_bound).bound_source if plans \
+        else "working_set"
     stats["seconds"] = time.perf_counter() - t0
     return Schedule(order=order, peak=int(peak), lower_bound=int(min(lower, peak)),
                     optimal=bool(peak <= lower), default_peak=heuristic_peaks["default"],

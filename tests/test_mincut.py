@@ -20,7 +20,7 @@ import cases
 import lowmem
 from lowmem import _bounds, _mincut
 from lowmem._core import CoreProblem
-from lowmem._lower_bounds import lower_bound, static_lower_bound
+from lowmem._lower_bounds import lower_bound, node_step_memory, static_lower_bound
 from lowmem._problem import buffer_tables, subproblem
 from strategies import graphs, random_graph, valid_orders
 
@@ -216,7 +216,7 @@ def test_target_and_upper_bounds_stop_early_without_losing_proof(seg, data):
     # that could raise the best.
     order = data.draw(valid_orders(g))
     local = [s.T.index(n) for n in order if n in s.T]
-    steps = _mincut.order_step_memory(s.prob, local)
+    steps = node_step_memory(s.prob, local)
     if not before and len(nodes) == g.n_nodes:
         timeline = s.m.timeline(order)
         assert steps.tolist() == [timeline[order.index(n)] for n in s.T]
@@ -246,7 +246,7 @@ def test_lower_bound_is_the_best_of_all_bounds(seg, data):
     # With the step memory of an order and its peak as the target.
     order = data.draw(valid_orders(g))
     local = [s.T.index(n) for n in order if n in s.T]
-    steps = _mincut.order_step_memory(s.prob, local)
+    steps = node_step_memory(s.prob, local)
     peak = int(steps.max())
     b2, src2 = lower_bound(s.prob, math.inf, step_memory=steps, upper=peak)
     assert b2 <= s.min_peak() and figure[src2] == b2 >= static
@@ -344,7 +344,7 @@ def test_arguments_are_checked():
     with pytest.raises(MemoryError):
         _mincut.MinCutNetwork(s.prob, 100)
     with pytest.raises(ValueError):
-        _mincut.order_step_memory(s.prob, [1] * 12)
+        node_step_memory(s.prob, [1] * 12)
     # No time: nothing computed, nothing claimed.
     assert _mincut.mincut_bounds(s.prob, range(12), 2**62, 0.0) == (0, -1, 0)
 
@@ -358,7 +358,7 @@ def test_larger_random_graphs_bound_below_best_known_order():
         sched = lowmem.schedule(g, time_limit=0.5, decompose=False)
         s_prob = CoreProblem(subproblem(buffer_tables(g), np.arange(g.n_nodes),
                                         np.zeros(g.n_nodes, dtype=bool), 0))
-        steps = _mincut.order_step_memory(s_prob, sched.order)
+        steps = node_step_memory(s_prob, sched.order)
         net = _mincut.MinCutNetwork(s_prob)
         assert net.max_vertices >= g.n_nodes + 2
         sub = s_prob.sub

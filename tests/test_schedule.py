@@ -10,6 +10,7 @@ import random
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import bruteforce as bf
 import cases
@@ -17,7 +18,9 @@ import lowmem
 import strategies as gs
 from lowmem._model import check_order
 
-HEURISTICS = {"default", "greedy", "dfs", "lpmf"}
+HEURISTICS = {"default", "dfs", "dfs_reversed", "dfs_orderings_after",
+              "dfs_reversed_orderings_after", "xla_dfs", "greedy", "greedy_dfs_ties", "lpmf",
+              "lpmf_dfs_ties"}
 STATS = {"states", "memo_hits", "seconds", "segments", "timed_out"}
 EXAMPLES = sorted(glob.glob(os.path.join(os.path.dirname(lowmem.__file__), "examples", "*.json")))
 
@@ -251,7 +254,9 @@ def test_huge_tolerance_ratio_on_a_huge_graph(ratio):
     g = huge_graph()
     s = lowmem.schedule(g, time_limit=10, tolerance_ratio=ratio)
     check_schedule(g, s)
-    assert s.stats["searched_segments"] == 0 and s.peak == s.default_peak
+    # No search: the best first order is kept as it is.
+    assert s.stats["searched_segments"] == 0 and s.stats["neighbourhoods"] == 0
+    assert s.peak == min(s.heuristic_peaks.values())
 
 
 # --------------------------------------------------------------- examples
@@ -342,3 +347,19 @@ def test_time_limit_holds_with_many_ready_nodes():
     assert s.peak <= min(s.heuristic_peaks.values())
     assert lowmem.peak(g, s.order) == s.peak
     assert seconds < 0.3 + 0.5, seconds
+
+
+@settings(max_examples=150, deadline=None)
+@given(gs.graphs(max_nodes=9), st.sampled_from([0.0, 0.05]), st.booleans())
+def test_never_above_a_first_order(g, time_limit, decompose):
+    """Every structural first order's reported peak is its peak on the whole
+    graph, and lowmem's peak is at most each (issue 9, part 6)."""
+    from lowmem._orders import structural_orders
+    s = lowmem.schedule(g, time_limit=time_limit, decompose=decompose)
+    for name, order in structural_orders(g).items():
+        assert s.heuristic_peaks[name] == lowmem.peak(g, order)
+    assert s.heuristic_peaks["default"] == lowmem.peak(g)
+    assert s.peak == lowmem.peak(g, s.order) <= min(s.heuristic_peaks.values())
+    assert s.stats["first_order"] in HEURISTICS
+    assert s.stats["bound_source"] in {"working_set", "pinned", "forced_live", "last_of_set",
+                                       "min_cut", "search"}
