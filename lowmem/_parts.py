@@ -237,14 +237,16 @@ def hill_valley_merge(parts, base=0):
     max over blocks of (sum of the start points + the net changes of the
     blocks before + c). For blocks free of precedence that is minimised by
     running those with d < 0 first by increasing c, then the rest by
-    decreasing c - d (exchange argument: swapping two adjacent blocks out
-    of that order never lowers the larger of their two peaks). Within a
+    decreasing c - d (exchange argument: putting two adjacent blocks in
+    that order never raises the larger of their two peaks). Within a
     part, :func:`_parts_core.profile_blocks` merges adjacent blocks whose
     keys would invert their chain order (Abdel-Wahab and Kameda 1978; for
     a profile starting at its minimum every block has d >= 0, c - d =
     hill - valley, and the blocks are Liu's hill-valley segments, whose
-    hills fall and valleys rise); then all blocks of all parts run by key,
-    ties by part and position, which keeps each chain in order. An optimal
+    hills fall and valleys rise, up to splitting ties); then all blocks of
+    all parts run by key, ties by part and position, which keeps each
+    chain in order. That this is optimal over every interleaving is their
+    theorem; tests/test_parts.py checks it exhaustively. An optimal
     interleaving at this granularity is one of nodes too: a step point is
     never below its neighbours, so no other part gains by moving while a
     part is at one. The peak returned is computed from the merged order
