@@ -360,6 +360,69 @@ def _profiles(sub, order, step_ptr, node_part):
     return points
 
 
+# Downsets of at most 2**8 sets per part, in Python: a few ms at most.
+ENVELOPE_MAX_NODES = 8
+
+
+def envelope(part_prob, max_nodes=ENVELOPE_MAX_NODES):
+    """Pointwise least profile of a problem over all its valid orders: 2m+1
+    points, L_t = the least bytes live after any t of its nodes (a downset
+    of size t), s_t = the least memory of any step t (a ready node after
+    such a downset); None when it has more than `max_nodes` nodes.
+
+    Every order's profile is at least this at every point, and this has a
+    profile's shape (s_t >= L_{t-1}, since a step holds what was live; and
+    s_t >= L_t, since the set after a step is a downset of size t).
+    Dynamic programme over the downsets, layer by layer: O(2^m m nb) at
+    worst (m <= max_nodes).
+    """
+    prob, sub = _checked(part_prob)
+    m = sub.k
+    if m > max_nodes:
+        return None
+    succ_ptr, succ_idx = np.asarray(sub.succ_ptr), np.asarray(sub.succ_idx)
+    pred_mask = [0] * m
+    for u in range(m):
+        for v in succ_idx[succ_ptr[u]:succ_ptr[u + 1]].tolist():
+            pred_mask[v] |= 1 << u
+    nb = len(sub.buf_size)
+    maker, readers = [-1] * nb, [0] * nb
+    for u in range(m):
+        for b in np.asarray(sub.make_idx)[sub.make_ptr[u]:sub.make_ptr[u + 1]].tolist():
+            maker[b] = u
+        for b in np.asarray(sub.use_idx)[sub.use_ptr[u]:sub.use_ptr[u + 1]].tolist():
+            readers[b] |= 1 << u
+    sizes = [int(x) for x in sub.buf_size]
+    pinned = [bool(x) for x in sub.buf_pinned]
+    alloc = [int(x) for x in sub.alloc]
+    ws = [int(x) for x in sub.ws]
+
+    def live(done):
+        # The memory model's rule 3 on the set `done` (as bruteforce.Model).
+        total = 0
+        for b in range(nb):
+            made = maker[b] < 0 or done >> maker[b] & 1
+            if made and (pinned[b] or readers[b] & ~done or (maker[b] < 0 and not readers[b])):
+                total += sizes[b]
+        return total
+
+    points = [live(0)]
+    layer = {0: points[0]}
+    for _ in range(m):
+        step, nxt = None, {}
+        for done, here in layer.items():
+            for n in range(m):
+                if not done >> n & 1 and pred_mask[n] & ~done == 0:
+                    cost = here + alloc[n] + ws[n]
+                    step = cost if step is None else min(step, cost)
+                    grown = done | 1 << n
+                    if grown not in nxt:
+                        nxt[grown] = live(grown)
+        layer = nxt
+        points += [step, min(layer.values())]
+    return np.array(points, dtype=np.int64)
+
+
 def merge_parts(sub, solve, lower_bound=0):
     """Schedule a segment part by part and merge the parts' orders.
 
@@ -392,7 +455,12 @@ def merge_parts(sub, solve, lower_bound=0):
       bound falls short, the least live bytes over all its executed sets
       (downsets), computed exactly as a minimum cut by
       _mincut.min_live_downset (the pinned bytes kept if its network
-      exceeds its memory cap).
+      exceeds its memory cap);
+    * or peak is at most the merge of the parts' envelopes (see
+      :func:`envelope`; a flat one at min_j for parts over
+      ENVELOPE_MAX_NODES nodes): each order of the segment interleaves
+      profiles at least the envelopes point by point, and no
+      interleaving of the envelopes peaks below their merge.
 
     Cost: the parts, subproblems, profiles and merge are O((k + nb + edges
     + reads + makes) log k) together, plus the solver's time, plus (only
@@ -444,8 +512,22 @@ def merge_parts(sub, solve, lower_bound=0):
     known = max(int(lower_bound), static_lower_bound(prob, 0))
     if chain.all() or peak <= max(known, _parts_bound(sub.base, bounds, least)):
         return merged, peak, True
-    # Sharper, and dearer: each branching part's least live bytes over all
-    # its downsets, one minimum cut (_mincut.min_live_downset).
+    # Sharper, and dearer: every order of a part profiles at least its
+    # envelope at each point, so every order of the segment peaks at least
+    # at the best interleaving of the envelopes (the merge theorem, on
+    # profiles of the same shape); a part too large for its envelope gets
+    # a flat one at its pinned bytes from before the segment.
+    envelopes = [points[point_ptr[p]:point_ptr[p + 1]] for p in range(n_parts)]
+    for p, pprob in part_probs.items():
+        envelopes[p] = envelope(pprob)
+        if envelopes[p] is None:
+            envelopes[p] = np.full(2 * pprob.k + 1, least[p], dtype=np.int64)
+    _, env_peak = _merge(np.concatenate(envelopes), order, step_ptr, int(sub.base))
+    known = max(known, env_peak)
+    if peak <= max(known, _parts_bound(sub.base, bounds, least)):
+        return merged, peak, True
+    # Each branching part's least live bytes over all its downsets, one
+    # minimum cut (_mincut.min_live_downset).
     for p, pprob in part_probs.items():
         try:
             least[p] = max(int(least[p]), int(min_live_downset(pprob)[0]))

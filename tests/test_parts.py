@@ -21,8 +21,8 @@ from strategies import graph_dicts
 from lowmem import _heuristics, _search
 from lowmem._core import CoreProblem
 from lowmem._lower_bounds import static_lower_bound
-from lowmem._parts import (_profiles, hill_valley_merge, independent_parts, merge_parts,
-                           part_subproblem, profile)
+from lowmem._parts import (_profiles, envelope, hill_valley_merge, independent_parts,
+                           merge_parts, part_subproblem, profile)
 from lowmem._parts_core import components, profile_blocks
 from lowmem._problem import buffer_tables, subproblem
 
@@ -243,6 +243,41 @@ def test_profiles_of_all_parts_at_once_equal_each_part_alone(case, data):
     points = _profiles(sub, np.array(order, dtype=np.int64),
                        np.array(step_ptr, dtype=np.int64), node_part)
     assert points.tolist() == np.concatenate(expected).tolist()
+
+
+def all_part_orders(sub):
+    """Every valid order of a (small) Subproblem, local ids."""
+    k = sub.k
+    preds = [set() for _ in range(k)]
+    for u in range(k):
+        for v in sub.succ_idx[sub.succ_ptr[u]:sub.succ_ptr[u + 1]]:
+            preds[int(v)].add(u)
+    out = []
+
+    def rec(order, done):
+        if len(order) == k:
+            out.append(list(order))
+        for n in range(k):
+            if n not in done and preds[n] <= done:
+                rec(order + [n], done | {n})
+
+    rec([], frozenset())
+    return out
+
+
+@SETTINGS
+@given(segments())
+def test_envelope_is_the_pointwise_least_profile(case):
+    g, m, prefix, seg, sub = case
+    for nodes in independent_parts(sub):
+        psub = part_subproblem(sub, nodes)
+        env = envelope(psub)
+        if psub.k > 8:
+            assert env is None
+            continue
+        least = np.min([profile(psub, o) for o in all_part_orders(psub)], axis=0)
+        assert env.tolist() == least.tolist()
+        assert np.all(env[1::2] >= env[0:-1:2]) and np.all(env[1::2] >= env[2::2])
 
 
 def test_part_subproblem_refuses_a_part_that_is_not_closed():
