@@ -364,22 +364,27 @@ def _profiles(sub, order, step_ptr, node_part):
 ENVELOPE_MAX_NODES = 8
 
 
-def envelope(part_prob, max_nodes=ENVELOPE_MAX_NODES):
-    """Pointwise least profile of a problem over all its valid orders: 2m+1
-    points, L_t = the least bytes live after any t of its nodes (a downset
-    of size t), s_t = the least memory of any step t (a ready node after
-    such a downset); None when it has more than `max_nodes` nodes.
+def envelope(part_prob, max_nodes=None):
+    """(points, order): the pointwise least profile of a problem over all
+    its valid orders, 2m+1 points, L_t = the least bytes live after any t
+    of its nodes (a downset of size t), s_t = the least memory of any step
+    t (a ready node after such a downset); and an order whose profile is
+    the envelope (then it is at least as good as any other order for every
+    merge, and its peak is the least), or None when no order meets every
+    point. (None, None) when it has more than `max_nodes` nodes (default
+    ENVELOPE_MAX_NODES).
 
     Every order's profile is at least this at every point, and this has a
     profile's shape (s_t >= L_{t-1}, since a step holds what was live; and
     s_t >= L_t, since the set after a step is a downset of size t).
-    Dynamic programme over the downsets, layer by layer: O(2^m m nb) at
-    worst (m <= max_nodes).
+    Dynamic programme over the downsets, layer by layer, then one forward
+    walk over the downsets that meet each point: O(2^m m nb) at worst
+    (m <= max_nodes).
     """
     prob, sub = _checked(part_prob)
     m = sub.k
-    if m > max_nodes:
-        return None
+    if m > (ENVELOPE_MAX_NODES if max_nodes is None else max_nodes):
+        return None, None
     succ_ptr, succ_idx = np.asarray(sub.succ_ptr), np.asarray(sub.succ_idx)
     pred_mask = [0] * m
     for u in range(m):
@@ -406,21 +411,42 @@ def envelope(part_prob, max_nodes=ENVELOPE_MAX_NODES):
                 total += sizes[b]
         return total
 
+    def ready(done):
+        return [n for n in range(m) if not done >> n & 1 and pred_mask[n] & ~done == 0]
+
     points = [live(0)]
-    layer = {0: points[0]}
+    layers = [{0: points[0]}]
     for _ in range(m):
         step, nxt = None, {}
-        for done, here in layer.items():
-            for n in range(m):
-                if not done >> n & 1 and pred_mask[n] & ~done == 0:
-                    cost = here + alloc[n] + ws[n]
-                    step = cost if step is None else min(step, cost)
-                    grown = done | 1 << n
-                    if grown not in nxt:
-                        nxt[grown] = live(grown)
-        layer = nxt
-        points += [step, min(layer.values())]
-    return np.array(points, dtype=np.int64)
+        for done, here in layers[-1].items():
+            for n in ready(done):
+                cost = here + alloc[n] + ws[n]
+                step = cost if step is None else min(step, cost)
+                grown = done | 1 << n
+                if grown not in nxt:
+                    nxt[grown] = live(grown)
+        layers.append(nxt)
+        points += [step, min(nxt.values())]
+    # An order meeting every point: walk the downsets that meet them.
+    attained, parents = {0}, []
+    for t in range(m):
+        s_t, l_t, came = points[2 * t + 1], points[2 * t + 2], {}
+        for done in attained:
+            for n in ready(done):
+                grown = done | 1 << n
+                if (layers[t][done] + alloc[n] + ws[n] == s_t and layers[t + 1][grown] == l_t
+                        and grown not in came):
+                    came[grown] = (done, n)
+        parents.append(came)
+        attained = set(came)
+    order = None
+    if attained:
+        order, done = [], (1 << m) - 1
+        for came in reversed(parents):
+            done, n = came[done]
+            order.append(n)
+        order = np.array(order[::-1], dtype=np.int64)
+    return np.array(points, dtype=np.int64), order
 
 
 def merge_parts(sub, solve, lower_bound=0):
@@ -428,8 +454,11 @@ def merge_parts(sub, solve, lower_bound=0):
 
     sub: a _problem.Subproblem (or a CoreProblem of one). solve: called as
     ``solve(part_core_problem)`` on each part that has more than one valid
-    order (a CoreProblem of :func:`part_subproblem`, base 0; its
-    ``sub.nodes`` are global ids); must return (order, peak, exhausted):
+    order, unless it has at most ENVELOPE_MAX_NODES nodes and an order
+    meeting its :func:`envelope` (that order is then taken: no order of
+    the part is better in any merge). part_core_problem is a CoreProblem
+    of :func:`part_subproblem` (base 0; its ``sub.nodes`` are global
+    ids); solve must return (order, peak, exhausted):
     an order in the part's local ids, its peak, and True if that peak is
     proven minimal for the part alone. ValueError if `peak` is not the
     order's. lower_bound: a bound the caller has proven on every order of
@@ -488,17 +517,23 @@ def merge_parts(sub, solve, lower_bound=0):
     chain[node_part[(nxt >= 0) & ~linked]] = False
     bounds = np.zeros(n_parts, dtype=np.int64)
     least = np.zeros(n_parts, dtype=np.int64)
-    part_probs = {}
+    part_probs, envelopes = {}, {}
     for p in np.flatnonzero(~chain).tolist():
         nodes = order[step_ptr[p]:step_ptr[p + 1]].copy()
         pprob = part_probs[p] = CoreProblem(_part_subproblem(sub, nodes))
+        env, porder = envelopes[p] = envelope(pprob)
+        least[p] = pprob.pinned_live0
+        if porder is not None:
+            # Its profile is the envelope: its peak is the part's least.
+            order[step_ptr[p]:step_ptr[p + 1]] = nodes[porder]
+            bounds[p] = int(env.max())
+            continue
         porder, peak, exhausted = solve(pprob)
         porder = np.ascontiguousarray(porder, dtype=np.int64)
         if _heuristics.evaluate(pprob, porder) != int(peak):     # raises on an invalid order
             raise ValueError("merge_parts: solve returned a peak that is not its order's")
         order[step_ptr[p]:step_ptr[p + 1]] = nodes[porder]
         bounds[p] = int(peak) if exhausted else static_lower_bound(pprob, 0)
-        least[p] = pprob.pinned_live0
     points = _profiles(sub, order, step_ptr, node_part)
     merged, peak = _merge(points, order, step_ptr, int(sub.base))
     # A chain's only order: its peak is its minimum, its least live point
@@ -517,12 +552,12 @@ def merge_parts(sub, solve, lower_bound=0):
     # at the best interleaving of the envelopes (the merge theorem, on
     # profiles of the same shape); a part too large for its envelope gets
     # a flat one at its pinned bytes from before the segment.
-    envelopes = [points[point_ptr[p]:point_ptr[p + 1]] for p in range(n_parts)]
+    lows = [points[point_ptr[p]:point_ptr[p + 1]] for p in range(n_parts)]
     for p, pprob in part_probs.items():
-        envelopes[p] = envelope(pprob)
-        if envelopes[p] is None:
-            envelopes[p] = np.full(2 * pprob.k + 1, least[p], dtype=np.int64)
-    _, env_peak = _merge(np.concatenate(envelopes), order, step_ptr, int(sub.base))
+        lows[p] = envelopes[p][0]           # None for a part over ENVELOPE_MAX_NODES
+        if lows[p] is None:
+            lows[p] = np.full(2 * pprob.k + 1, least[p], dtype=np.int64)
+    _, env_peak = _merge(np.concatenate(lows), order, step_ptr, int(sub.base))
     known = max(known, env_peak)
     if peak <= max(known, _parts_bound(sub.base, bounds, least)):
         return merged, peak, True

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lowmem
+import lowmem._parts as _parts
 from bruteforce import Model
 from strategies import graph_dicts
 from lowmem import _heuristics, _search
@@ -271,13 +272,19 @@ def test_envelope_is_the_pointwise_least_profile(case):
     g, m, prefix, seg, sub = case
     for nodes in independent_parts(sub):
         psub = part_subproblem(sub, nodes)
-        env = envelope(psub)
+        env, order = envelope(psub)
         if psub.k > 8:
-            assert env is None
+            assert env is None and order is None
             continue
-        least = np.min([profile(psub, o) for o in all_part_orders(psub)], axis=0)
+        profiles = [profile(psub, o) for o in all_part_orders(psub)]
+        least = np.min(profiles, axis=0)
         assert env.tolist() == least.tolist()
         assert np.all(env[1::2] >= env[0:-1:2]) and np.all(env[1::2] >= env[2::2])
+        # An order meeting every point is found iff one exists.
+        meets = [p.tolist() == least.tolist() for p in profiles]
+        assert (order is not None) == any(meets)
+        if order is not None:
+            assert profile(psub, order).tolist() == least.tolist()
 
 
 def test_part_subproblem_refuses_a_part_that_is_not_closed():
@@ -449,15 +456,21 @@ def make_random_solver(rng):
 
 @SETTINGS
 @given(st.one_of(segments(), segments(whole=True)), st.sampled_from(["search", "random"]),
-       st.integers(0, 2**32 - 1), st.booleans())
-def test_merge_parts_is_exact_when_it_says_so(case, which, seed, with_bound):
+       st.integers(0, 2**32 - 1), st.booleans(), st.booleans())
+def test_merge_parts_is_exact_when_it_says_so(case, which, seed, with_bound, with_envelopes):
     """Every exact=True result is the minimum over every order of the
     segment (brute force), with the search or a random order per part, with
-    or without the segment's static lower bound given."""
+    or without the segment's static lower bound given, with or without
+    envelopes (without, every branching part goes to the solver)."""
     g, m, prefix, seg, sub = case
     solve = search_solver if which == "search" else make_random_solver(random.Random(seed))
     bound = static_lower_bound(CoreProblem(sub)) if with_bound else 0
-    result = merge_parts(sub, solve, lower_bound=bound)
+    saved = _parts.ENVELOPE_MAX_NODES
+    try:
+        _parts.ENVELOPE_MAX_NODES = saved if with_envelopes else 0
+        result = merge_parts(sub, solve, lower_bound=bound)
+    finally:
+        _parts.ENVELOPE_MAX_NODES = saved
     if len(independent_parts(sub)) < 2:
         assert result is None
         return
@@ -507,7 +520,7 @@ def test_merge_parts_none_for_one_part_and_for_empty():
     assert merge_parts(CoreProblem(sub), search_solver) is None
 
 
-def test_merge_parts_checks_the_solver_peak():
+def test_merge_parts_checks_the_solver_peak(monkeypatch):
     # Two parts that are not chains: each one node reading an input, twice.
     g = lowmem.Graph([4, 8, 8, 6, 6], [{"inputs": [0], "outputs": [1]},
                                        {"inputs": [0], "outputs": [2]},
@@ -528,6 +541,10 @@ def test_merge_parts_checks_the_solver_peak():
         order, peak, exhausted = search_solver(pprob)
         return order, peak + 1, exhausted
 
+    # Parts of 3 nodes have envelope orders, so the solver is not asked.
+    order, peak, exact = merge_parts(sub2, lying)
+    assert exact
+    monkeypatch.setattr(_parts, "ENVELOPE_MAX_NODES", 0)
     with pytest.raises(ValueError, match="not its order's"):
         merge_parts(sub2, lying)
     order, peak, exact = merge_parts(sub2, search_solver)
