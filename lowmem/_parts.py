@@ -23,6 +23,12 @@ precedence constraints", Operations Research 26(1), 1978), of which Liu's
 hill-valley segments are the case of a profile starting at its minimum: see
 :func:`hill_valley_merge`. tests/test_parts.py checks the merge against
 every interleaving on small random instances.
+
+Which order of each part to merge is a separate question: a part's
+least-peak order need not merge best. :func:`merge_parts` proves its
+result optimal over every order of the segment only by the arguments in
+its docstring (chains; lower bounds, among them the merge of each part's
+:func:`envelope`, its pointwise least profile over all its orders).
 """
 
 import numpy as np
@@ -491,10 +497,13 @@ def merge_parts(sub, solve, lower_bound=0):
       profiles at least the envelopes point by point, and no
       interleaving of the envelopes peaks below their merge.
 
-    Cost: the parts, subproblems, profiles and merge are O((k + nb + edges
-    + reads + makes) log k) together, plus the solver's time, plus (only
-    when the cheap bound does not prove the merge) one max flow per
-    branching part (Dinic, O(V^2 E) at worst on the part's network).
+    Cost: the parts, the chain test, the profiles and the merge are
+    O((k + nb + edges + reads + makes) log k) together, vectorised over all
+    parts (chains cost no Python per part); per branching part, its
+    subproblem (linear), its envelope when it has at most
+    ENVELOPE_MAX_NODES nodes (O(2^m m nb), m <= 8), and the solver's
+    time; and only when the cheaper bounds do not prove the merge, one max
+    flow per branching part (Dinic, O(V^2 E) at worst on its network).
     """
     prob, sub = _checked(sub)
     node_part, n_parts = _labels(sub)
