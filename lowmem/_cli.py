@@ -295,6 +295,11 @@ def _human_report(graph, s):
         names = list(s.heuristic_peaks)
         best = min(names, key=lambda k: (s.heuristic_peaks[k], names.index(k)))
         add(f"best heuristic:  {_printable(best)}, {format_bytes(s.heuristic_peaks[best])}")
+    if "first_order" in s.stats:
+        add(f"first order:     {s.stats['first_order']} (the incumbent of the peak segment)")
+        add(f"neighbourhoods:  {s.stats.get('neighbourhoods_improved', 0):,} of "
+            f"{s.stats.get('neighbourhoods', 0):,} improved the order")
+        add(f"bound from:      {s.stats.get('bound_source', '-')}")
     return "\n".join(lines)
 
 
@@ -307,6 +312,11 @@ def _json_report(graph, s):
         "lower_bound": int(s.lower_bound),
         "optimal": bool(s.optimal),
         "seconds": float(s.stats.get("seconds", 0.0)),
+        "first_order": s.stats.get("first_order"),
+        "first_order_peaks": {k: int(v) for k, v in s.heuristic_peaks.items()},
+        "neighbourhoods": int(s.stats.get("neighbourhoods", 0)),
+        "neighbourhoods_improved": int(s.stats.get("neighbourhoods_improved", 0)),
+        "bound_source": s.stats.get("bound_source"),
         "order": [int(n) for n in s.order],
     })
 

@@ -24,6 +24,7 @@ from ._lower_bounds import lower_bound, node_step_memory
 from ._model import OrderError, as_node_ids
 from ._neighbourhood import SegmentWindows
 from ._orders import ORDER_NAMES, structural_orders
+from ._parts import merge_parts
 from ._problem import buffer_tables, check_flag, check_graph, subproblem
 
 # The first orders of every segment, in the order of preference on ties:
@@ -43,6 +44,7 @@ ROOT_SHARE = 0.3
 # Share of the time left that a segment's lower bounds may take when it is
 # planned (the min-cut bound stops there; the search needs the rest).
 BOUND_SHARE = 0.25
+PART_MEMORY = 8 * 2**20     # memo and stacks of one independent part's search
 
 
 @dataclass
@@ -110,7 +112,41 @@ def _plan_segment(prob, ranks, bound_seconds):
     # above: only nodes stepping above the cheaper bounds are cut.
     steps = node_step_memory(prob, candidates[best])
     bound, source = lower_bound(prob, bound_seconds, step_memory=steps, upper=peaks[best])
-    return _Segment(prob, candidates[best], peaks[best], bound, peaks, best, source)
+    plan = _Segment(prob, candidates[best], peaks[best], bound, peaks, best, source)
+    if plan.peak > plan.lower_bound:
+        _merge_parts(plan, bound_seconds)
+    return plan
+
+
+def _solve_part(deadline):
+    """A solver for _parts.merge_parts: the best greedy order of a part,
+    then branch and bound on it until `deadline`."""
+    def solve(prob):
+        order, peak = min((_heuristics.greedy(prob, rule) for rule in
+                           (_heuristics.FREED_MINUS_ALLOCATED, _heuristics.LEAST_MEMORY)),
+                          key=lambda result: result[1])
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            return order, peak, False
+        result = _search.search(prob, order, peak, time_limit=remaining,
+                                memory_limit=PART_MEMORY)
+        return result["order"], result["peak"], result["exhausted"]
+    return solve
+
+
+def _merge_parts(plan, seconds):
+    """When the segment splits into independent parts (no shared edge or
+    buffer), solve each and merge their orders by the hill-valley rule
+    (_parts.py): a better incumbent, and exact where _parts proves it."""
+    merged = merge_parts(plan.prob, _solve_part(time.perf_counter() + seconds),
+                         lower_bound=plan.lower_bound)
+    if merged is None:
+        return
+    order, peak, exact = merged
+    if peak < plan.peak:
+        plan.order, plan.peak, plan.first_order = order, int(peak), "parts_merge"
+    if exact and plan.peak <= peak:
+        plan.lower_bound, plan.bound_source = plan.peak, "parts_merge"
 
 
 def _improve(plan, good_enough, deadline, memory_limit, stats):

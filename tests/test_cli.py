@@ -13,7 +13,9 @@ import lowmem
 from lowmem._cli import format_bytes, main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-JSON_KEYS = {"name", "nodes", "default_peak", "peak", "lower_bound", "optimal", "seconds", "order"}
+JSON_KEYS = {"name", "nodes", "default_peak", "peak", "lower_bound", "optimal", "seconds", "order",
+             "first_order", "first_order_peaks", "neighbourhoods", "neighbourhoods_improved",
+             "bound_source"}
 
 
 @pytest.fixture
@@ -80,6 +82,10 @@ def test_json_output_matches_schedule(capsys, profiling_file):
     assert isinstance(obj["seconds"], float) and obj["seconds"] >= 0
     assert all(type(n) is int for n in obj["order"])
     assert lowmem.peak(g, obj["order"]) == obj["peak"]
+    assert obj["first_order_peaks"] == s.heuristic_peaks
+    assert obj["first_order"] == s.stats["first_order"] in s.heuristic_peaks
+    assert obj["bound_source"] == s.stats["bound_source"]
+    assert 0 <= obj["neighbourhoods_improved"] <= obj["neighbourhoods"]
 
 
 @pytest.mark.parametrize("name", sorted(cases.ALL_CASES))
