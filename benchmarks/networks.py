@@ -27,14 +27,17 @@ Networks (NCHW, float32, 1000 classes):
                    combining two hidden states with separable 3x3/5x5/7x7
                    convolutions (ReLU, depthwise, pointwise, BN, twice), 3x3
                    average/max pooling and identity, the unused block outputs
-                   concatenated; N=4, 44 filters (NASNet-A Mobile's 4 @ 1056
-                   layout), stem conv 32.
+                   concatenated; 44 filters as NASNet-A Mobile (4 @ 1056) but
+                   N=8 normal cells per stack (26 cells in all), so that the
+                   compiled inference function has over 3,000 Apply nodes
+                   (N=4 gave 1,869); stem conv 32.
 
-Each as inference at batch 1 (224x224; BN with fixed statistics) and as a
-training step (cross-entropy + SGD on every weight, BN with batch
-statistics) at batch 2 and a smaller image (TRAIN_SIZE below: 96x96 for
-all but MobileNetV2 and NASNet, 128x128), so that one call of the training
-step stays under ~30 s on a 2-core CPU with Theano's C code (no BLAS).
+Each as inference at batch 1 and as a training step (cross-entropy + SGD
+on every weight, BN with batch statistics) at batch 2, both on 224x224
+images (BN at inference with fixed statistics). On the 2-core benchmark
+machine (Theano's C code, NumPy's BLAS) one training call takes a few
+seconds and one inference call under a second, well below the ~30 s that
+would call for smaller images; compiling a training step takes 2-4 min.
 
     from benchmarks import networks
     inputs, outputs, updates, make_data = networks.build("resnet50", train=False)
@@ -50,8 +53,8 @@ from lowmem.theano._models import _batch_norm, _classifier_model, _images, _Para
 N_CLASSES = 1000
 INFER_BATCH, INFER_SIZE = 1, 224
 TRAIN_BATCH = 2
-TRAIN_SIZE = {"resnet50": 96, "mobilenetv2": 128, "densenet121": 96, "inception3": 96,
-              "nasnet": 128}
+TRAIN_SIZE = {"resnet50": 224, "mobilenetv2": 224, "densenet121": 224, "inception3": 224,
+              "nasnet": 224}
 
 
 # ------------------------------------------------------------- building blocks
@@ -204,7 +207,7 @@ NASNET_REDUCE = (("sep5", 0, "sep7", 1), ("max", 0, "sep7", 1), ("avg", 0, "sep5
                  ("id", 2, "avg", 3), ("sep3", 2, "max", 0))
 
 
-def nasnet(net, x, cells=4, filters=44, stem=32):
+def nasnet(net, x, cells=8, filters=44, stem=32):
     """NASNet-A style (see the module docstring); the 'previous' hidden
     states are fitted to a cell's size by a ReLU-1x1 conv-BN (stride 2 when
     the grid shrank), as in the paper's adjustment layers."""
