@@ -27,6 +27,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GRAPHS = os.path.join(HERE, "graphs")
+RECURSION_LIMIT = 50_000
 
 
 def log(msg):
@@ -47,6 +48,10 @@ def network_graph(name, train):
     from . import networks
 
     mode_name = "train" if train else "infer"
+    # Theano's gradient and graph optimisers recurse along the graph's
+    # depth; the deepest training step here (NASNet, 26 cells) passes
+    # Python's default limit of 1,000 frames.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     t0 = time.perf_counter()
     inputs, outputs, updates, make_data = networks.build(name, train=train)
     build_s = time.perf_counter() - t0
@@ -79,6 +84,30 @@ def network_graph(name, train):
     d["meta"] = meta
     d["name"] = f"{name}-{mode_name}"
     return Graph.from_dict(d), meta
+
+
+def _with_big_stack(fn, *args):
+    """fn(*args) in a thread with a 512 MiB stack: with the raised recursion
+    limit, recursion that goes through C (copying, pickling) must not run
+    out of the main thread's 8 MiB C stack."""
+    import threading
+    result = {}
+
+    def run():
+        try:
+            result["value"] = fn(*args)
+        except BaseException as e:          # re-raised in the caller
+            result["error"] = e
+    old = threading.stack_size(512 * 1024 * 1024)
+    try:
+        t = threading.Thread(target=run)
+        t.start()
+        t.join()
+    finally:
+        threading.stack_size(old)
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
 
 
 def main(argv=None):
@@ -116,7 +145,7 @@ def main(argv=None):
                 log(f"{name}-{mode}: building, compiling, recording ...")
                 t0 = time.perf_counter()
                 try:
-                    g, meta = network_graph(name, mode == "train")
+                    g, meta = _with_big_stack(network_graph, name, mode == "train")
                 except Exception as e:      # report and go on with the others
                     log(f"  FAILED: {type(e).__name__}: {e}")
                     failed.append(f"{name}-{mode}")
