@@ -255,7 +255,7 @@ def main_table(rows, limits):
                      f"{mib3(r.get('best_heuristic_peak'))} ({r.get('best_heuristic', '-')})"]
                     + [mib3(r["runs"][f"{t:g}"]["peak"]) for t in limits]
                     + [mib3(x["lower_bound"]), x["bound_source"], yes(x["optimal"]),
-                       f"{100 * gap(x):.2f}%", f"{x['seconds']:.2f}"])
+                       f"{100 * gap(x):.2f}%", f"{x['seconds']:.3f}"])
     return table(header, body, ["l", "l"] + ["r"] * (len(header) - 2))
 
 
@@ -276,7 +276,10 @@ def report(rows, args, results):
     md = ["# lowmem on real networks and layered DAGs (issue 9)", "",
           f"{env['date']}; lowmem {env['lowmem']}"
           + (f" ({env['commit']})" if env["commit"] else "")
-          + f"; Python {env['python']}, NumPy {env['numpy']}; {env['machine']}.",
+          + f"; Python {env['python']}, NumPy {env['numpy']}; {env['machine']}."
+          + (f" Scheduler from the working tree: lowmem files not committed: "
+             f"{', '.join(results['uncommitted_lowmem'])}." if results["uncommitted_lowmem"]
+             else ""),
           f"Time limits {', '.join(f'{t:g}' for t in limits)} s; search memory limit "
           f"{args.memory_limit:g} MiB. Peaks are lowmem's memory model with the sizes and "
           "workspace recorded by a Theano call (networks) or the generator's sizes "
@@ -301,6 +304,23 @@ def report(rows, args, results):
         md += ["## Problems", ""] + [f"- {n}: {p}" for n, p in problems] + [""]
     md.append(f"Total benchmark time {results['total_seconds']:.1f} s.")
     return "\n".join(md) + "\n"
+
+
+def uncommitted_lowmem_files():
+    """lowmem/ files that differ from the commit (the scheduler measured is
+    the working tree's, which may be ahead of the commit named in the
+    report), or None when git cannot say."""
+    import subprocess
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--", "lowmem"],
+                             cwd=os.path.dirname(HERE), capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return sorted(line[3:] for line in out.stdout.splitlines()
+                  if line[3:].endswith((".py", ".pyx", ".pxd")))
 
 
 def graph_paths(ap, args):
@@ -338,7 +358,8 @@ def main(argv=None):
     for i, path in enumerate(paths, 1):
         log(f"[{i}/{len(paths)}] {os.path.basename(path)}")
         rows.append(bench_graph(path, args))
-    results = {"environment": environment(), "settings": dict(vars(args)), "rows": rows,
+    results = {"environment": environment(), "uncommitted_lowmem": uncommitted_lowmem_files(),
+               "settings": dict(vars(args)), "rows": rows,
                "targets": targets(rows, args.time_limits)}
     results["total_seconds"] = time.perf_counter() - t_start
     write_results(args.out, "networks", report(rows, args, results), results)
