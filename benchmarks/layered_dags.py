@@ -1,9 +1,22 @@
 """Random layered DAGs after Topoformer's synthetic benchmark (Gagrani et al.,
 "Neural Topological Ordering for Computation Graphs", NeurIPS 2022,
-appendix A: "layered graphs"), written for lowmem from the paper's
-description (no code of theirs).
+appendix A: "layered graphs"), written for lowmem (no code of theirs).
 
-The paper's generator, as we follow it, in three steps:
+Sources and what is assumed. The appendix's text was not reachable from
+the machine this was written on; the three steps below and their parameter
+values (w range, s = 0.75, d = 0.2, p = 0.14) follow a public third-party
+re-implementation of the paper's algorithms 1-3 (a Task Bench fork's
+``generator/gen_new_task.py``, found by code search, which cites the
+paper). That implementation also caps a node's inputs at a random 1-9; we
+do not (not in the paper's description as summarised there). Our own
+choices: the output layer is one of the n nodes (exact node count), the
+window of step 2 is shifted to stay inside the smaller layer (the edge
+count is kept), and the tensor sizes (below). The edge counts agree with
+the paper's published scale: ~5,900-6,900 edges at 1,000 nodes (Moccasin,
+Bartan et al. 2023, reports up to 5,875 for its 1,000-node layered graph
+from the same generator).
+
+The generator in three steps:
 
 1. Layers. A width parameter w ~ U(0.25, 0.5) gives the number of layers
    L = ceil(sqrt(n * (1/w - 1))); the first layer is one node (the input),
