@@ -21,10 +21,11 @@ incumbent and repeatedly re-solves one window of it exactly:
   peak falls, or, when several windows reach the peak (a plateau), one of
   them leaves it, so the next window works on the others;
 * windows start small and double whenever a round of tries over the peak
-  steps improves nothing; past LARGEST_WINDOW they start small again at new
-  random places. A segment no larger than that ends with the whole segment
-  as its window: the root search again, from the better incumbent, with
-  twice the time at each retry; exhausting it proves the segment optimal.
+  steps improves nothing; past LARGEST_WINDOW (or half the segment) they
+  start small again at new random places. A whole round of sizes without
+  an improvement marks the search ``stalled``: the scheduler then gives
+  the rest of the time to branch and bound over the whole segment, from
+  the improved incumbent.
 
 This is the large-neighbourhood search of Shaw (1998, "Using constraint
 programming and local search methods to solve vehicle routing problems")
@@ -43,9 +44,8 @@ from ._heuristics import step_profile
 from ._problem import subproblem
 
 FIRST_WINDOW = 24            # steps in the first windows
-# Windows double up to this size, then start small again (new random
-# places): larger windows rarely finish in time. A segment of at most this
-# many nodes gets the whole segment as its last window size instead.
+# Windows double up to this size (or half the segment), then start small
+# again at new random places: larger windows rarely finish in time.
 LARGEST_WINDOW = 512
 WINDOW_MEMORY = 8 * 2**20    # memo and stack bytes of a window's search
 # Seconds a window's search may use: a base plus a share per node (larger
@@ -68,7 +68,10 @@ class SegmentWindows:
         self.peak = int(peak)
         self.nodes = prob.sub.nodes             # global ids, sorted
         self.rng = np.random.default_rng(seed)
-        self.window = min(FIRST_WINDOW, prob.k)
+        # Windows cover at most half the segment: the whole segment is the
+        # root search, the scheduler's part.
+        self.largest = max(min(LARGEST_WINDOW, prob.k // 2), 2)
+        self.window = min(FIRST_WINDOW, self.largest)
         self.failures = 0                       # windows tried at this size in vain
         self.done = np.zeros(tables.n_nodes, dtype=bool)
         # Everything listed before the segment runs before it (segments are
@@ -77,10 +80,10 @@ class SegmentWindows:
         self.done[:self.nodes[0] if len(self.nodes) else 0] = True
         self.live0 = prob.sub.live0
         self.tried = self.improved = self.rounds = 0
-        # The whole segment as one window is the root search again, from
-        # the better incumbent: each retry gets twice the time of the last.
-        self.full_seconds = WINDOW_SECONDS + WINDOW_SECONDS_PER_NODE * prob.k
-        self.exhausted = False                  # the whole segment was searched
+        # Improvements since the window size last started small: a whole
+        # round of sizes without one means the windows are stalled.
+        self.improved_this_round = 0
+        self.stalled = False
         self._profile()
 
     def _profile(self):
@@ -100,12 +103,27 @@ class SegmentWindows:
         local = np.searchsorted(window, self.nodes[self.order[i:j]])
         return CoreProblem(sub), window, local
 
+    def offer(self, order, peak):
+        """Continue from `order` (local ids, peaking at `peak`, found by
+        another search) if it is better; its windows are new ground, so the
+        search is no longer stalled. True if taken."""
+        if peak >= self.peak:
+            return False
+        self.order = np.array(order, dtype=np.int64)
+        self._profile()
+        self.peak = int(self.steps.max())
+        if self.peak != peak:
+            raise ValueError("peak is not the peak of the offered order")
+        self.stalled, self.failures = False, 0
+        return True
+
     def _accept(self, i, j, window, order):
         """Put the window's new order (its local ids) in place; True."""
         self.order[i:j] = np.searchsorted(self.nodes, window[order])
         self._profile()
         self.peak = int(self.steps.max())
         self.improved += 1
+        self.improved_this_round += 1
         self.failures = 0
         return True
 
@@ -114,16 +132,13 @@ class SegmentWindows:
         when the incumbent improved. `lower_bound` and `stop_at` are the
         segment's: nothing below them is worth finding."""
         k = self.prob.k
-        if k < 2 or self.peak <= max(lower_bound, stop_at) or self.exhausted:
+        if k < 4 or self.peak <= max(lower_bound, stop_at):
             return False
         peaks = np.flatnonzero(self.steps == self.peak)
         centre = int(peaks[self.rng.integers(len(peaks))])
         w = self.window
-        if w >= k:
-            i, j = 0, k
-        else:
-            i = min(max(centre - int(self.rng.integers(w // 4, 3 * w // 4 + 1)), 0), k - w)
-            j = i + w
+        i = min(max(centre - int(self.rng.integers(w // 4, 3 * w // 4 + 1)), 0), k - w)
+        j = i + w
         prob, window, local = self._window_problem(i, j)
         window_peak = int(self.steps[i:j].max())
         # Outside the window the steps stay; the segment's peak cannot fall
@@ -141,30 +156,24 @@ class SegmentWindows:
             order, peak = _heuristics.greedy(prob, rule)
             if peak < window_peak:
                 return self._accept(i, j, window, order)
-        full = (i, j) == (0, k)
-        seconds = self.full_seconds if full else \
-            WINDOW_SECONDS + WINDOW_SECONDS_PER_NODE * (j - i)
         result = _search.search(prob, local, window_peak, stop_at=target,
-                                time_limit=min(remaining, seconds),
+                                time_limit=min(remaining, WINDOW_SECONDS
+                                               + WINDOW_SECONDS_PER_NODE * (j - i)),
                                 memory_limit=WINDOW_MEMORY)
         self.tried += 1
         if result["peak"] < window_peak:
             return self._accept(i, j, window, result["order"])
-        if full and result["exhausted"]:
-            self.exhausted = True                   # the segment is optimal
-            return False
-        if full:
-            self.full_seconds *= 2
         self.failures += 1
         # A size is given up after a round of tries over its peak steps
-        # (or after a few, when the peak is one step); then windows double.
-        if self.failures >= max(3, min(len(peaks), 8)) or full:
+        # (or after a few, when the peak is one step); then windows double,
+        # and past the largest size a new round starts small.
+        if self.failures >= max(3, min(len(peaks), 8)):
             self.failures = 0
-            if self.window >= k:
-                pass                                # the root search, retried longer
-            elif 2 * self.window <= LARGEST_WINDOW or k <= LARGEST_WINDOW:
-                self.window = min(2 * self.window, k)
+            if 2 * self.window <= self.largest:
+                self.window *= 2
             else:
-                self.window = min(FIRST_WINDOW, k)
+                self.window = min(FIRST_WINDOW, self.largest)
                 self.rounds += 1
+                self.stalled = self.improved_this_round == 0
+                self.improved_this_round = 0
         return False

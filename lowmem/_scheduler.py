@@ -2,12 +2,26 @@
 
 The graph is split at nodes every order runs at the same place (see
 _decompose.py); each segment is cut out (_problem.py) and checked once
-(_core.CoreProblem), gets the best of four heuristic orders as a first
-upper bound and a static lower bound (_lower_bounds.py); then the branch
-and bound search (_search.pyx) improves the segments whose upper bound is
-above the global lower bound, the worst first, within the time limit, which
-counts from the start of the call. The peak of the joined order is the
-largest segment peak.
+(_core.CoreProblem). Per segment:
+
+1. first orders (HEURISTICS): the listed order, the depth-first family of
+   _orders.py (Theano's C VM and Stack VM orders, two variants, XLA's DFS
+   memory scheduler) restricted to the segment, and the two greedy rules of
+   _heuristics.pyx, each with ties to the listed and to the dfs order; the
+   best is the segment's incumbent;
+2. a lower bound (_lower_bounds.lower_bound): working sets, pinned bytes,
+   the reachability bounds, then the per-node min-cut bound on the nodes
+   whose step in the incumbent is above the bound so far;
+3. a segment made of independent parts is solved part by part and merged
+   by the hill-valley rule (_parts.py), exact where _parts proves it.
+
+Then, within the time limit, which counts from the start of the call, the
+segment holding the peak is improved (see _search_segments): branch and
+bound from its root (_search.Searcher, resumable) and, on segments of more
+than LOCAL_SEARCH_NODES nodes, in alternating slices of doubling length,
+the large-neighbourhood search (_neighbourhood.py), the two sharing the
+incumbent; once the windows stall, branch and bound takes the rest. The peak of the joined order is the largest segment peak, so the result is
+never above any first order (each is the join of its restrictions).
 """
 
 import os
@@ -38,9 +52,10 @@ GREEDY_ORDERS = {"greedy": (_heuristics.FREED_MINUS_ALLOCATED, None),
 HEURISTICS = ("default",) + ORDER_NAMES + tuple(GREEDY_ORDERS)
 DEFAULT_MEMORY_LIMIT = 256 * 2**20
 CLEANUP_SHARE, CLEANUP_MAX_SECONDS = 0.03, 0.05
-# Share of the search time branch and bound from the segments' roots gets
-# before the large-neighbourhood search takes over.
-ROOT_SHARE = 0.3
+# Branch and bound proves segments of a few hundred nodes within a second
+# when it can at all; above that, windows improve large orders faster.
+LOCAL_SEARCH_NODES = 300   # larger segments also get the local search
+FIRST_SLICE = 0.05         # seconds of the first branch and bound / local search slices
 # Share of the time left that a segment's lower bounds may take when it is
 # planned (the min-cut bound stops there; the search needs the rest).
 BOUND_SHARE = 0.25
@@ -57,13 +72,26 @@ class Schedule:
     optimal         True only when proven: peak == lower_bound, or the
                     search covered every order
     default_peak    peak of the listed order
-    heuristic_peaks peak of each heuristic order: 'default' (listed), 'dfs'
-                    (depth-first post-order, Theano's C VM), 'greedy' (most
-                    freed minus allocated first), 'lpmf' (least memory first)
-    stats           seconds, prepare_seconds (tables, segments, heuristics
-                    and static bounds), states (search states expanded),
+    heuristic_peaks peak of each first order (HEURISTICS) on the whole
+                    graph: 'default' (listed), 'dfs' (Theano's C VM),
+                    'dfs_reversed' (Theano's Stack VM),
+                    'dfs_orderings_after', 'dfs_reversed_orderings_after',
+                    'xla_dfs' (see _orders.py), 'greedy' (most freed minus
+                    allocated first), 'lpmf' (least memory first), and
+                    'greedy_dfs_ties', 'lpmf_dfs_ties' (ties to the dfs
+                    order instead of the listed one)
+    stats           seconds, prepare_seconds (tables, segments, first
+                    orders and bounds), states (search states expanded),
                     memo_hits, forced (dominance moves), memo_entries,
-                    segments, searched_segments, timed_out
+                    segments, searched_segments, timed_out; first_order
+                    (the incumbent of the segment with the highest first
+                    peak: a HEURISTICS name, or 'parts_merge'),
+                    first_order_wins (segments per first order),
+                    neighbourhoods and neighbourhoods_improved (windows
+                    re-solved by the local search, and those that improved
+                    the order), bound_source (what gives lower_bound:
+                    'working_set', 'pinned', 'forced_live', 'last_of_set',
+                    'min_cut', 'parts_merge' or 'search')
     """
     order: np.ndarray
     peak: int
@@ -149,47 +177,93 @@ def _merge_parts(plan, seconds):
         plan.lower_bound, plan.bound_source = plan.peak, "parts_merge"
 
 
-def _improve(plan, good_enough, deadline, memory_limit, stats):
-    """Branch and bound on one segment until its order is proven optimal,
-    peaks at or below `good_enough` (a bound on the whole graph, plus any
-    tolerance: nothing below it helps), or the deadline passes."""
-    remaining = deadline - time.perf_counter()
-    if remaining <= 0:
-        stats["timed_out"] = True
-        return
-    result = _search.search(plan.prob, plan.order, plan.peak, static_lb=plan.lower_bound,
-                            stop_at=max(good_enough, plan.lower_bound), time_limit=remaining,
-                            memory_limit=memory_limit)
-    for key in ("states", "memo_hits", "forced"):
-        stats[key] += result[key]
-    stats["memo_entries"] = max(stats["memo_entries"], result["memo_entries"])
-    stats["timed_out"] |= result["timed_out"]
-    plan.order, plan.peak = result["order"], result["peak"]
-    if result["exhausted"]:
-        plan.lower_bound, plan.bound_source = plan.peak, "search"
+class _SegmentSearch:
+    """Branch and bound (a resumable _search.Searcher) and, on segments of
+    more than LOCAL_SEARCH_NODES nodes, the large-neighbourhood search
+    (_neighbourhood.SegmentWindows) over one segment, sharing the
+    incumbent: an order either finds is offered to the other."""
+
+    def __init__(self, tables, plan, memory_limit, seed):
+        self.plan = plan
+        self.searcher = _search.Searcher(plan.prob, plan.order, plan.peak,
+                                         static_lb=plan.lower_bound, memory_limit=memory_limit)
+        self.windows = SegmentWindows(tables, plan.prob, plan.order, plan.peak, seed=seed) \
+            if plan.prob.k > LOCAL_SEARCH_NODES else None
+        self.counted = dict.fromkeys(("states", "memo_hits", "forced"), 0)
+
+    def branch_and_bound(self, seconds, stop_at, stats):
+        """A slice of branch and bound; True once the segment is settled
+        (proven optimal, or at or below `stop_at`)."""
+        plan = self.plan
+        result = self.searcher.run(max(seconds, 0.0), max(stop_at, plan.lower_bound))
+        for key in self.counted:
+            stats[key] += result[key] - self.counted[key]
+            self.counted[key] = result[key]
+        stats["memo_entries"] = max(stats["memo_entries"], result["memo_entries"])
+        if result["peak"] < plan.peak:
+            plan.order, plan.peak = result["order"], result["peak"]
+            if self.windows is not None:
+                self.windows.offer(plan.order, plan.peak)
+        if result["exhausted"]:
+            plan.lower_bound, plan.bound_source = plan.peak, "search"
+        return result["exhausted"] or plan.peak <= max(stop_at, plan.lower_bound) \
+            or result["out_of_memory"]
+
+    def local_search(self, deadline, stop_at):
+        """Windows until `deadline` (or until they stall)."""
+        plan, windows = self.plan, self.windows
+        while time.perf_counter() < deadline and not windows.stalled:
+            windows.step(deadline, lower_bound=plan.lower_bound, stop_at=stop_at)
+            if windows.peak < plan.peak:
+                plan.order, plan.peak = windows.order.copy(), windows.peak
+                self.searcher.offer(plan.order, plan.peak)
+            if plan.peak <= max(stop_at, plan.lower_bound):
+                return
 
 
-def _local_search(tables, plans, lower, deadline, tolerance_bytes, tolerance_ratio, stats):
-    """Improve the segment holding the peak by re-solving windows of its
-    order (_neighbourhood.py) until the deadline; a segment whose whole
-    space was searched is optimal. Returns the raised global lower bound."""
-    windows = {}
+def _search_segments(tables, plans, lower, deadline, memory_limit, tolerance_bytes,
+                     tolerance_ratio, stats):
+    """Improve the segment holding the peak until the deadline, the worst
+    first, while a better peak would lower the whole graph's. A segment of
+    at most LOCAL_SEARCH_NODES nodes gets branch and bound alone; a larger
+    one alternates slices of branch and bound and of the local search,
+    each twice as long as the last (starting at FIRST_SLICE seconds), so
+    that a longer time limit first does what a shorter one does; once the
+    windows stall, branch and bound takes the rest. One search is kept at
+    a time (its memo table is the memory limit). Returns the raised global
+    lower bound."""
+    current, windows_tried, windows_improved, searched = None, 0, 0, set()
     while plans and time.perf_counter() < deadline:
         worst = max(plans, key=lambda p: p.peak)
         good_enough = _good_enough(lower, tolerance_bytes, tolerance_ratio)
         if worst.peak <= max(good_enough, worst.lower_bound):
             break
-        state = windows.get(id(worst))
-        if state is None:
-            state = windows[id(worst)] = SegmentWindows(tables, worst.prob, worst.order,
-                                                        worst.peak, seed=len(windows))
-        state.step(deadline, lower_bound=worst.lower_bound, stop_at=good_enough)
-        worst.order, worst.peak = state.order, state.peak
-        if state.exhausted:
-            worst.lower_bound, worst.bound_source = worst.peak, "search"
-            lower = max(lower, worst.lower_bound)
-    stats["neighbourhoods"] = sum(s.tried for s in windows.values())
-    stats["neighbourhoods_improved"] = sum(s.improved for s in windows.values())
+        if current is None or current.plan is not worst:
+            if current is not None and current.windows is not None:
+                windows_tried += current.windows.tried
+                windows_improved += current.windows.improved
+            current = None                      # frees its memo table first
+            current = _SegmentSearch(tables, worst, memory_limit, seed=len(searched))
+            searched.add(id(worst))
+            slice_seconds = FIRST_SLICE
+        remaining = deadline - time.perf_counter()
+        if current.windows is None or current.windows.stalled:
+            settled = current.branch_and_bound(remaining, good_enough, stats)
+        else:
+            settled = current.branch_and_bound(min(slice_seconds, remaining), good_enough,
+                                               stats)
+            if not settled:
+                current.local_search(min(deadline, time.perf_counter() + slice_seconds),
+                                     good_enough)
+            slice_seconds *= 2
+        lower = max(lower, worst.lower_bound)
+        if not settled and time.perf_counter() >= deadline:
+            break
+    if current is not None and current.windows is not None:
+        windows_tried += current.windows.tried
+        windows_improved += current.windows.improved
+    stats["searched_segments"] = len(searched)
+    stats["neighbourhoods"], stats["neighbourhoods_improved"] = windows_tried, windows_improved
     return lower
 
 
@@ -278,13 +352,15 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
     Schedule
 
     Complexity: O(nodes + edges) to build the tables (plus
-    O(variables * log of the longest alias chain) for the alias roots), the
-    depth-first order and the segments; per segment of k nodes O(k + its
-    edges) to cut and check it, O((k + its edges) log k) per greedy
-    heuristic, O(k) for the working-set bounds and, on segments of at most
-    16,384 nodes (REACHABILITY_BYTES of tables), O(k^2/64 * d) word
-    operations for the reachability bounds while time remains; then branch
-    and bound, exponential in the worst case but bounded by `time_limit`.
+    O(variables * log of the longest alias chain) for the alias roots) and
+    the segments, O((nodes + edges) log nodes) for the structural orders;
+    per segment of k nodes O(k + its edges) to cut and check it, O((k + its
+    edges) log k) per first order, O(k) for the working-set bounds and, on
+    segments of at most 16,384 nodes (REACHABILITY_BYTES of tables),
+    O(k^2/64 * d) word operations for the reachability bounds, then a max
+    flow per min-cut node, both while BOUND_SHARE of the time left remains;
+    then branch and bound and the local search, exponential in the worst
+    case but bounded by `time_limit`.
     Once the time is spent, the segments not yet planned are planned as
     one (no per-segment cost).
     """
@@ -335,22 +411,8 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
         wins = stats["first_order_wins"]
         wins[plan.first_order] = wins.get(plan.first_order, 0) + 1
 
-    # 1. Branch and bound from each segment's root, the worst first, for a
-    #    share of the time: it proves small segments at once.
-    root_deadline = time.perf_counter() + ROOT_SHARE * max(deadline - time.perf_counter(), 0)
-    for plan in sorted(plans, key=lambda p: -p.peak):
-        good_enough = _good_enough(lower, tolerance_bytes, tolerance_ratio)
-        if plan.peak <= good_enough:
-            break
-        stats["searched_segments"] += 1
-        _improve(plan, good_enough, root_deadline, memory_limit, stats)
-        lower = max(lower, plan.lower_bound)
-        if time.perf_counter() >= root_deadline:
-            break
-    # 2. The large-neighbourhood search on the segment that holds the peak,
-    #    until it is proven, good enough, stalled, or the time is spent.
-    lower = _local_search(tables, plans, lower, deadline, tolerance_bytes, tolerance_ratio,
-                          stats)
+    lower = _search_segments(tables, plans, lower, deadline, memory_limit, tolerance_bytes,
+                             tolerance_ratio, stats)
     stats["timed_out"] = bool(time.perf_counter() >= deadline and max(
         (p.peak for p in plans), default=0) > _good_enough(lower, tolerance_bytes,
                                                            tolerance_ratio))

@@ -147,6 +147,12 @@ cdef struct Search:
     long long memo_hits
     long long forced
     bint out_of_memory
+    # Where the walk stands between calls of _run (resumable search):
+    Py_ssize_t depth        # frames[0:depth] hold the path
+    int64_t path_peak
+    int started             # 0: nothing expanded yet
+    int pending             # 1: frames[depth] still to be expanded
+    int finished            # 1: the space was exhausted
 
 
 cdef struct Cand:
@@ -285,18 +291,29 @@ cdef int _expand(Search* X, Py_ssize_t depth, int64_t path_peak) noexcept nogil:
 
 
 cdef int _run(Search* X, double deadline) noexcept nogil:
-    """Depth-first branch and bound. Returns 1 when the space was exhausted
-    (the best order is optimal), 0 when stopped early."""
+    """Depth-first branch and bound from where the last call stopped (the
+    root on the first call). Returns 1 when the space was exhausted (the
+    best order is optimal), 0 when stopped early: by the deadline, by
+    reaching stop_at, or out of memory; the walk's position is kept in X
+    so that the next call continues it."""
     cdef Problem* P = X.P
     cdef State* S = X.S
-    cdef Py_ssize_t depth = 0, n
-    cdef int64_t path_peak = 0, m
-    cdef long long next_check = CHECK_WORK
+    cdef Py_ssize_t depth = X.depth, n
+    cdef int64_t path_peak = X.path_peak, m
+    cdef long long next_check = X.work + CHECK_WORK
     cdef Frame* F
-    if X.best <= X.stop_at:
+    if X.finished:
+        return 1
+    if X.best <= X.stop_at or X.out_of_memory:
         return 0
-    if _expand(X, 0, path_peak) != 0:
-        return 0
+    if not X.started:
+        X.started = 1
+        if _expand(X, 0, path_peak) != 0:
+            return 0
+    elif X.pending:
+        X.pending = 0
+        if _expand(X, depth, path_peak) != 0:
+            return 0
     while True:
         F = &X.frames[depth]
         if F.cand_next < F.cand_end:
@@ -318,22 +335,26 @@ cdef int _run(Search* X, double deadline) noexcept nogil:
             if depth == P.k:                        # a complete, better order
                 X.best = path_peak
                 memcpy(X.best_order, X.path, P.k * sizeof(int64_t))
-                if X.best <= X.stop_at:
-                    return 0
                 depth -= 1
                 undo_node(P, S, n, F.live_before)
                 X.pinned_live -= X.pinned_alloc[n]
                 path_peak = F.peak_before
+                if X.best <= X.stop_at:
+                    X.depth, X.path_peak = depth, path_peak
+                    return 0
                 continue
             if X.work >= next_check:
                 if now() > deadline:
+                    X.depth, X.path_peak, X.pending = depth, path_peak, 1
                     return 0
                 next_check = X.work + CHECK_WORK
             if _expand(X, depth, path_peak) != 0:
+                X.depth, X.path_peak, X.pending = depth, path_peak, 1
                 return 0
         else:
             X.cand_top = F.cand_begin
             if depth == 0:
+                X.finished = 1
                 return 1
             depth -= 1
             F = &X.frames[depth]
@@ -346,6 +367,139 @@ def _by_decreasing(values):
     """(order, sorted values): node ids by decreasing value, int64 arrays."""
     order = np.ascontiguousarray(np.argsort(-values, kind="stable"), dtype=np.int64)
     return order, np.ascontiguousarray(values[order], dtype=np.int64)
+
+
+cdef class Searcher:
+    """A branch and bound over one checked _core.CoreProblem that can be
+    run in slices: each :meth:`run` continues the walk where the last one
+    stopped (nothing is redone), and :meth:`offer` hands it a better order
+    found elsewhere (e.g. by the local search), which only tightens its
+    pruning: a subtree cut earlier had no order below the incumbent of the
+    time, which was at least the new one, so an exhausted walk still
+    proves the final order optimal.
+
+    Parameters as :func:`search` (memory_limit: bytes for the memo table
+    and stacks, held until the object is freed).
+    """
+    cdef CoreProblem prob
+    cdef Problem P
+    cdef State S
+    cdef Search X
+    cdef bint state_ready
+    cdef object _arrays          # the NumPy arrays X points into
+    cdef readonly object best_order
+    cdef double seconds
+
+    def __cinit__(self):
+        self.X.cand = NULL
+        self.X.frames = NULL
+        self.X.memo.slots = NULL
+        self.state_ready = False
+
+    def __init__(self, CoreProblem prob not None, incumbent, long long incumbent_peak,
+                 long long static_lb=0, long long memory_limit=256 * 2**20):
+        inc = np.ascontiguousarray(incumbent, dtype=np.int64)
+        if evaluate(prob, inc) != incumbent_peak:      # raises on an invalid order
+            raise ValueError("incumbent_peak is not the peak of the incumbent order")
+        if memory_limit < 2**20:
+            raise ValueError("memory_limit must be at least 1 MiB")
+        self.prob = prob
+        self.P = prob.P
+        # Working sets: everything live at a node's step in any order; and
+        # the part of it that is not pinned, with the pinned bytes made per
+        # node (computed once per problem by CoreProblem).
+        ws_order, ws_value = _by_decreasing(prob.working_set)
+        np_order, np_value = _by_decreasing(prob.nonpinned_working_set)
+        pinned_alloc = np.ascontiguousarray(prob.pinned_alloc, dtype=np.int64)
+        self.best_order = inc.copy()
+        scratch = np.zeros((4, max(self.P.k, 1)), dtype=np.int64)   # path, then 3 for keys
+        self._arrays = (ws_order, ws_value, np_order, np_value, pinned_alloc, scratch)
+        cdef int64_t[::1] ws_order_v = ws_order, ws_value_v = ws_value
+        cdef int64_t[::1] np_order_v = np_order, np_value_v = np_value
+        cdef const int64_t[::1] pinned_alloc_v = pinned_alloc
+        cdef int64_t[::1] best_order_v = self.best_order
+        cdef int64_t[:, ::1] scratch_v = scratch
+        cdef Search* X = &self.X
+        cdef Py_ssize_t k = self.P.k
+        X.P = &self.P
+        X.S = &self.S
+        X.best = incumbent_peak
+        X.stop_at = -1
+        X.static_lb = static_lb
+        X.best_order = &best_order_v[0] if k else NULL
+        X.path = &scratch_v[0, 0]
+        X.keys = <Cand*>&scratch_v[1, 0]
+        X.ws_order = &ws_order_v[0] if k else NULL
+        X.ws_value = &ws_value_v[0] if k else NULL
+        X.np_order = &np_order_v[0] if k else NULL
+        X.np_value = &np_value_v[0] if k else NULL
+        X.pinned_alloc = &pinned_alloc_v[0] if k else NULL
+        X.pinned_live = prob.pinned_live0
+        X.states = X.work = X.memo_hits = X.forced = 0
+        X.out_of_memory = False
+        X.depth = 0
+        X.path_peak = 0
+        X.started = X.pending = 0
+        X.finished = 1 if k == 0 else 0
+        X.cand_budget = <size_t>(memory_limit // 4)
+        X.cand_cap = 1024
+        X.cand_top = 0
+        X.cand = <int64_t*>malloc(X.cand_cap * sizeof(int64_t))
+        X.frames = <Frame*>malloc((k + 1) * sizeof(Frame))
+        if X.cand == NULL or X.frames == NULL or state_init(&self.P, &self.S) != 0:
+            raise MemoryError()
+        self.state_ready = True
+        if memo_init(&X.memo, self.S.words, <size_t>(memory_limit - memory_limit // 4),
+                     k) != 0:
+            raise MemoryError()
+        self.seconds = 0.0
+
+    def __dealloc__(self):
+        free(self.X.cand)
+        free(self.X.frames)
+        free(self.X.memo.slots)
+        if self.state_ready:
+            state_free(&self.S)
+
+    @property
+    def peak(self):
+        """The incumbent's peak."""
+        return int(self.X.best)
+
+    @property
+    def exhausted(self):
+        """True once the whole space was searched: the incumbent is optimal."""
+        return bool(self.X.finished)
+
+    def offer(self, order, long long peak):
+        """Take `order` (local ids, a valid order peaking at `peak`) as the
+        incumbent if it is better; True if it was taken."""
+        if peak >= self.X.best:
+            return False
+        arr = np.ascontiguousarray(order, dtype=np.int64)
+        if evaluate(self.prob, arr) != peak:            # raises on an invalid order
+            raise ValueError("peak is not the peak of the offered order")
+        self.best_order[:] = arr
+        self.X.best = peak
+        return True
+
+    def run(self, double time_limit=1.0, long long stop_at=-1):
+        """Continue the search for `time_limit` seconds, or until an order
+        peaks at or below `stop_at`, or the space is exhausted. Returns the
+        dict of :func:`search` (figures counted since the object was made)."""
+        cdef Search* X = &self.X
+        cdef int exhausted
+        cdef double t0 = now()
+        X.stop_at = stop_at
+        with nogil:
+            exhausted = _run(X, t0 + time_limit)
+        self.seconds += now() - t0
+        timed_out = not exhausted and X.best > stop_at and not X.out_of_memory
+        return {"order": self.best_order.copy(), "peak": int(X.best),
+                "exhausted": bool(exhausted), "states": int(X.states),
+                "memo_hits": int(X.memo_hits), "forced": int(X.forced),
+                "memo_entries": int(X.memo.stored), "timed_out": bool(timed_out),
+                "out_of_memory": bool(X.out_of_memory), "seconds": self.seconds}
 
 
 def search(CoreProblem prob not None, incumbent, long long incumbent_peak, long long static_lb=0,
@@ -361,75 +515,8 @@ def search(CoreProblem prob not None, incumbent, long long incumbent_peak, long 
     Returns a dict: order (local ids) and peak (the incumbent's when
     nothing better was found), exhausted (True: the search space was
     covered, so the order is optimal), states, memo_hits, forced (dominance
-    moves), memo_entries, timed_out, out_of_memory, seconds.
+    moves), memo_entries, timed_out, out_of_memory, seconds. One slice of
+    a :class:`Searcher`.
     """
-    cdef Problem P = prob.P
-    cdef State S
-    cdef Search X
-    inc = np.ascontiguousarray(incumbent, dtype=np.int64)
-    if evaluate(prob, inc) != incumbent_peak:      # raises on an invalid order
-        raise ValueError("incumbent_peak is not the peak of the incumbent order")
-    if memory_limit < 2**20:
-        raise ValueError("memory_limit must be at least 1 MiB")
-
-    # Working sets: everything live at a node's step in any order; and the
-    # part of it that is not pinned, with the pinned bytes made per node
-    # (computed once per problem by CoreProblem).
-    ws_order, ws_value = _by_decreasing(prob.working_set)
-    np_order, np_value = _by_decreasing(prob.nonpinned_working_set)
-    pinned_alloc = prob.pinned_alloc
-    cdef int64_t[::1] ws_order_v = ws_order, ws_value_v = ws_value
-    cdef int64_t[::1] np_order_v = np_order, np_value_v = np_value
-    cdef const int64_t[::1] pinned_alloc_v = pinned_alloc
-    best_order = inc.copy()
-    cdef int64_t[::1] best_order_v = best_order
-    scratch = np.zeros((4, max(P.k, 1)), dtype=np.int64)     # path, then 3 for keys
-    cdef int64_t[:, ::1] scratch_v = scratch
-
-    X.P = &P
-    X.S = &S
-    X.best = incumbent_peak
-    X.stop_at = stop_at
-    X.static_lb = static_lb
-    X.best_order = &best_order_v[0]
-    X.path = &scratch_v[0, 0]
-    X.keys = <Cand*>&scratch_v[1, 0]
-    X.ws_order = &ws_order_v[0] if P.k else NULL
-    X.ws_value = &ws_value_v[0] if P.k else NULL
-    X.np_order = &np_order_v[0] if P.k else NULL
-    X.np_value = &np_value_v[0] if P.k else NULL
-    X.pinned_alloc = &pinned_alloc_v[0] if P.k else NULL
-    X.pinned_live = prob.pinned_live0
-    X.states = X.work = X.memo_hits = X.forced = 0
-    X.out_of_memory = False
-    X.cand_budget = <size_t>(memory_limit // 4)
-    X.cand_cap = 1024
-    X.cand_top = 0
-    X.cand = <int64_t*>malloc(X.cand_cap * sizeof(int64_t))
-    X.frames = <Frame*>malloc((P.k + 1) * sizeof(Frame))
-    X.memo.slots = NULL
-    cdef int exhausted = 0
-    cdef double t0 = now()
-    try:
-        if X.cand == NULL or X.frames == NULL or state_init(&P, &S) != 0:
-            raise MemoryError()
-        if memo_init(&X.memo, S.words, <size_t>(memory_limit - memory_limit // 4), P.k) != 0:
-            state_free(&S)
-            raise MemoryError()
-        if P.k > 0:
-            with nogil:
-                exhausted = _run(&X, t0 + time_limit)
-            state_free(&S)
-        else:
-            exhausted = 1
-    finally:
-        free(X.cand)
-        free(X.frames)
-        free(X.memo.slots)
-    cdef double seconds = now() - t0
-    timed_out = not exhausted and X.best > stop_at and not X.out_of_memory
-    return {"order": best_order, "peak": int(X.best), "exhausted": bool(exhausted),
-
-            "states": int(X.states), "memo_hits": int(X.memo_hits), "forced": int(X.forced),
-            "memo_entries": int(X.memo.stored), "timed_out": bool(timed_out),
-            "out_of_memory": bool(X.out_of_memory), "seconds": seconds}
+    return Searcher(prob, incumbent, incumbent_peak, static_lb=static_lb,
+                    memory_limit=memory_limit).run(time_limit, stop_at)

@@ -27,68 +27,57 @@ def _walk(g, seed, steps=40):
     order = np.arange(g.n_nodes)
     start = lowmem.peak(g, order)
     w = SegmentWindows(tables, prob, order, start, seed=seed)
-    w.window = 3                        # small windows: many positions on tiny graphs
+    w.window = 2                        # small windows: many positions on tiny graphs
     previous = start
     for _ in range(steps):
         before = w.order.copy()
         improved = w.step(deadline=float("inf"))
         assert sorted(w.order.tolist()) == list(range(g.n_nodes))
         assert w.peak == lowmem.peak(g, w.order)           # valid: peak raises otherwise
-        assert w.steps.tolist() == [int(x) for x in
-                                    _reference_steps(g, w.order)]
+        assert w.steps.tolist() == lowmem.memory_timeline(g, w.order).tolist()
         assert w.peak <= previous
+        assert improved == (w.peak < previous or not np.array_equal(before, w.order))
         if not improved:
             assert np.array_equal(before, w.order)
         previous = w.peak
-        if w.exhausted:
+        if w.stalled:
             break
     return w, start
 
 
-def _reference_steps(g, order):
-    """Memory at each step per the reference model's timeline."""
-    return lowmem.memory_timeline(g, order)
-
-
 @settings(max_examples=150, deadline=None)
-@given(gs.graphs(max_nodes=8, min_nodes=2), st.integers(0, 3))
+@given(gs.graphs(max_nodes=9, min_nodes=4), st.integers(0, 3))
 def test_windows_keep_the_order_valid_and_never_raise_the_peak(g, seed):
-    _walk(g, seed)
+    w, _ = _walk(g, seed)
+    assert w.peak >= bf.min_peak(g)
 
 
-@settings(max_examples=100, deadline=None)
-@given(gs.graphs(max_nodes=7, min_nodes=2), st.integers(0, 3))
-def test_an_exhausted_segment_is_the_brute_force_optimum(g, seed):
-    if bf.count_orders(g, cap=5000) > 5000:
-        return
-    w, _ = _walk(g, seed, steps=200)
-    optimum = bf.min_peak(g)
-    assert w.peak >= optimum
-    if w.exhausted:
-        assert w.peak == optimum
+def test_windows_stall_at_the_optimum_and_improve_on_random_graphs():
+    """40 random 12-node graphs (aliases, workspace, orderings): from the
+    listed order the windows improve some, never pass below the optimum,
+    and stall (a whole round of sizes without a move) within 400 windows."""
+    import random
+    rng = random.Random(0)
+    improved = 0
+    for i in range(40):
+        g = gs.random_graph(rng, n_nodes=12, n_orderings=1)
+        w, start = _walk(g, i, steps=400)
+        assert w.stalled and w.peak >= bf.min_peak(g)
+        improved += w.peak < start
+    assert improved >= 10
 
 
 def test_a_window_finds_a_better_local_order():
     """Listed order: both big producers first, then their readers; a window
-    over the four steps swaps them into producer-reader pairs."""
+    over the middle two steps puts each reader after its producer."""
     variables = [{"size": 100}, {"size": 100}, {"size": 1}, {"size": 1}]
     nodes = [{"inputs": [], "outputs": [0]}, {"inputs": [], "outputs": [1]},
              {"inputs": [0], "outputs": [2]}, {"inputs": [1], "outputs": [3]}]
     g = lowmem.Graph(variables, nodes, outputs=[2, 3])
     tables, prob = _whole(g)
     w = SegmentWindows(tables, prob, np.arange(4), lowmem.peak(g, range(4)))
-    w.window = 4
-    assert w.step(deadline=float("inf"))
+    for _ in range(20):
+        if w.step(deadline=float("inf")):
+            break
     assert w.peak == bf.min_peak(g) < lowmem.peak(g, range(4))
-
-
-def test_windows_reach_and_prove_the_optimum_on_random_graphs():
-    """On 40 random 8-node graphs (aliases, workspace, orderings) the
-    windows grow to the whole graph, whose exhausted search is the optimum."""
-    import random
-    rng = random.Random(0)
-    for i in range(40):
-        g = gs.random_graph(rng, n_nodes=8, n_orderings=1)
-        w, _ = _walk(g, i, steps=200)
-        assert w.exhausted
-        assert w.peak == bf.min_peak(g)
+    assert w.improved == 1
