@@ -266,6 +266,18 @@ def greedy(CoreProblem prob not None, int rule, tie_rank=None):
     return order_arr, int(peak)
 
 
+def _csr_arrays(ptr, idx, ptr_name, idx_name):
+    """(ptr, idx) as contiguous int64 arrays, ValueError naming them unless
+    ptr is a 1-d CSR index pointer into idx (ids are checked by callers)."""
+    ptr_arr = np.ascontiguousarray(ptr, dtype=np.int64)
+    idx_arr = np.ascontiguousarray(idx, dtype=np.int64)
+    n = len(ptr_arr) - 1
+    if (ptr_arr.ndim != 1 or n < 0 or ptr_arr[0] != 0 or ptr_arr[n] != len(idx_arr)
+            or np.any(np.diff(ptr_arr) < 0)):
+        raise ValueError(f"{ptr_name} is not a CSR index pointer for {idx_name}")
+    return ptr_arr, idx_arr
+
+
 def dfs_postorder_csr(dep_ptr, dep_idx, roots):
     """Iterative depth-first post-order over the dependency CSR (dep_ptr,
     dep_idx): from each root in turn, a node's dependencies are visited in
@@ -274,13 +286,9 @@ def dfs_postorder_csr(dep_ptr, dep_idx, roots):
 
     Raises ValueError on malformed arrays (checked before any loop runs).
     """
-    ptr_arr = np.ascontiguousarray(dep_ptr, dtype=np.int64)
-    idx_arr = np.ascontiguousarray(dep_idx, dtype=np.int64)
+    ptr_arr, idx_arr = _csr_arrays(dep_ptr, dep_idx, "dep_ptr", "dep_idx")
     roots_arr = np.ascontiguousarray(roots, dtype=np.int64)
     cdef Py_ssize_t n = len(ptr_arr) - 1
-    if (ptr_arr.ndim != 1 or n < 0 or ptr_arr[0] != 0 or ptr_arr[n] != len(idx_arr)
-            or np.any(np.diff(ptr_arr) < 0)):
-        raise ValueError("dep_ptr is not a CSR index pointer for dep_idx")
     for arr, name in ((idx_arr, "dep_idx"), (roots_arr, "roots")):
         if len(arr) and (arr.min() < 0 or arr.max() >= n):
             raise ValueError(f"{name}: node id out of range [0, {n})")
@@ -343,14 +351,10 @@ def xla_dfs_stats(op_ptr, op_idx, users, sizes):
     One pass, O(nodes + operands). Raises ValueError on malformed arrays
     (checked before the loop).
     """
-    ptr_arr = np.ascontiguousarray(op_ptr, dtype=np.int64)
-    idx_arr = np.ascontiguousarray(op_idx, dtype=np.int64)
+    ptr_arr, idx_arr = _csr_arrays(op_ptr, op_idx, "op_ptr", "op_idx")
     users_arr = np.ascontiguousarray(users, dtype=np.int64)
     sizes_arr = np.ascontiguousarray(sizes, dtype=np.int64)
     cdef Py_ssize_t n = len(ptr_arr) - 1
-    if (ptr_arr.ndim != 1 or n < 0 or ptr_arr[0] != 0 or ptr_arr[n] != len(idx_arr)
-            or np.any(np.diff(ptr_arr) < 0)):
-        raise ValueError("op_ptr is not a CSR index pointer for op_idx")
     if users_arr.shape != (n,) or sizes_arr.shape != (n,):
         raise ValueError(f"users and sizes must be 1-d arrays of length {n}")
     if n and (users_arr.min() < 0 or sizes_arr.min() < 0 or sizes_arr.max() >= BYTES_CAP):

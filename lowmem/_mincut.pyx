@@ -330,23 +330,18 @@ cdef class MinCutNetwork:
                 status[start[i]] = value
                 self.queue[top] = start[i]
                 top += 1
+        # Descendants follow the successor CSR, ancestors the predecessor one.
+        cdef const int64_t* ptr = P.succ_ptr if down else self.pp
+        cdef const int64_t* idx = P.succ_idx if down else self.pi
         while top:
             top -= 1
             u = self.queue[top]
-            if down:
-                for j in range(P.succ_ptr[u], P.succ_ptr[u + 1]):
-                    w = P.succ_idx[j]
-                    if status[w] != value:
-                        status[w] = value
-                        self.queue[top] = w
-                        top += 1
-            else:
-                for j in range(self.pp[u], self.pp[u + 1]):
-                    w = self.pi[j]
-                    if status[w] != value:
-                        status[w] = value
-                        self.queue[top] = w
-                        top += 1
+            for j in range(ptr[u], ptr[u + 1]):
+                w = idx[j]
+                if status[w] != value:
+                    status[w] = value
+                    self.queue[top] = w
+                    top += 1
 
     cdef int64_t _query(self, const int64_t* force_in, Py_ssize_t n_in,
                         const int64_t* force_out, Py_ssize_t n_out,
