@@ -341,3 +341,18 @@ def test_core_problem_figures_match_their_definitions(seed):
         assert not prob.working_set.flags.writeable
         done[nodes] = True
         live = prob.pinned_bytes
+
+
+def test_evaluate_orders_is_evaluate_per_row():
+    prob = CoreProblem(sample_sub())
+    rng = np.random.default_rng(0)
+    rows = [np.arange(prob.k)]
+    rows += [_heuristics.greedy(prob, rule)[0] for rule in (_heuristics.FREED_MINUS_ALLOCATED,
+                                                               _heuristics.LEAST_MEMORY)]
+    peaks = _heuristics.evaluate_orders(prob, np.array(rows))
+    assert peaks.tolist() == [_heuristics.evaluate(prob, r) for r in rows]
+    bad = np.array(rows + [rng.permutation(prob.k)[::-1] * 0])
+    with pytest.raises(ValueError, match="order 3"):
+        _heuristics.evaluate_orders(prob, bad)
+    with pytest.raises(ValueError, match="orders must be"):
+        _heuristics.evaluate_orders(prob, np.arange(prob.k))
