@@ -23,6 +23,9 @@ so the best order is proven optimal when its peak meets one of them.
   such S, plus v's allocation and workspace, is one minimum s-t cut
   (_mincut.pyx). It is at least v's forced-live figure and at most v's
   step in any order.
+* min cut on pairs: of two incomparable nodes one runs first; conditioning
+  each node's cut on the other's place gives two cases, and every order
+  peaks at least at the lower of them (:func:`pair_bound`).
 
 The reachability bounds need tables of k^2/4 bytes (_bounds.pyx), built
 only while they fit in REACHABILITY_BYTES; the min-cut network takes
@@ -37,6 +40,8 @@ from . import _bounds, _heuristics, _mincut
 
 REACHABILITY_BYTES = 64 * 2**20
 MINCUT_BYTES = 256 * 2**20
+# Nodes (the highest steps of the known order) whose pairs pair_bound tries.
+PAIR_NODES = 48
 # Above every byte count (the core keeps them below 2**62): "no target".
 NO_TARGET = 2**62
 
@@ -72,8 +77,9 @@ def node_step_memory(prob, order):
 def lower_bound(prob, time_limit=float("inf"), step_memory=None, upper=None):
     """(bound, source): the best lower bound on the peak of every order of
     a checked ``_core.CoreProblem`` and the name of the bound that gave it:
-    "working_set", "pinned", "forced_live", "last_of_set" or "min_cut"
-    (the cheaper one on a tie; (0, "working_set") for an empty problem).
+    "working_set", "pinned", "forced_live", "last_of_set", "min_cut" or
+    "min_cut_pairs" (the cheaper one on a tie; (0, "working_set") for an
+    empty problem).
 
     The bounds are tried cheapest first, within `time_limit` seconds for
     the whole call, stopping as soon as one reaches `upper` (the peak of a
@@ -90,8 +96,9 @@ def lower_bound(prob, time_limit=float("inf"), step_memory=None, upper=None):
     :func:`static_lower_bound`, then O(k + edges + reads + makes) to build
     the min-cut model, then per node computed O(k + edges + reads) and a
     max flow on the nodes incomparable with it (Dinic,
-    O(V^2 E) at worst; see _mincut.mincut_bounds), stopped at the time
-    limit.
+    O(V^2 E) at worst; see _mincut.mincut_bounds), then
+    :func:`pair_bound` while the bound is under `upper` (with step
+    memories only), all stopped at the time limit.
     """
     deadline = time.perf_counter() + time_limit
     if prob.k == 0:
@@ -135,4 +142,80 @@ def lower_bound(prob, time_limit=float("inf"), step_memory=None, upper=None):
         return bound, source            # the network would not fit: no min cut
     if best > bound:
         bound, source = int(best), "min_cut"
+    remaining = deadline - time.perf_counter()
+    if steps is not None and bound < target and remaining > 0:
+        pairs = pair_bound(prob, steps, bound, target, remaining)
+        if pairs > bound:
+            bound, source = pairs, "min_cut_pairs"
     return bound, source
+
+
+def pair_bound(prob, step_memory, bound, target=NO_TARGET, time_limit=float("inf"),
+               max_nodes=PAIR_NODES):
+    """A lower bound from pairs of nodes: in every order one of two
+    incomparable nodes u, v runs first. If u does, u's step has v (and
+    v's descendants) still to run, and v's step has u (and its ancestors)
+    done: each is a min-cut figure with one more node forced out or in
+    (_mincut.MinCutNetwork.min_live), so that order peaks at least at
+    case(u, v) = max of the two; the peak of every order is at least
+    min(case(u, v), case(v, u)) (only the feasible cases: a comparable
+    pair has one). That is at least the larger of the two nodes' own
+    min-cut figures, and can be much more where two heavy steps exclude
+    each other (it proves NASNet-style cells, where each node's own
+    figure is several percent under the optimum).
+
+    Pairs are taken among the `max_nodes` nodes whose step in the known
+    order (`step_memory`, int64[k]) is highest and above `bound` (a pair
+    can raise the bound only if both nodes step above it in every order,
+    this one included), a pair at a time, until the best reaches `target`
+    or `time_limit` seconds pass. Returns the best of `bound` and the pair
+    figures. O(max_nodes^2) pairs, each up to four min-cut queries
+    (O(k + edges + reads) plus a max flow on the free nodes each).
+    """
+    deadline = time.perf_counter() + time_limit
+    steps = np.asarray(step_memory, dtype=np.int64)
+    above = np.flatnonzero(steps > bound)
+    if len(above) < 2 or not time_limit > 0:
+        return int(bound)
+    top = above[np.argsort(-steps[above], kind="stable")][:max_nodes].tolist()
+    try:
+        net = _mincut.MinCutNetwork(prob, MINCUT_BYTES)
+    except MemoryError:
+        return int(bound)
+    pred_ptr, pred_idx = net.pred_ptr, net.pred_idx
+    own = np.asarray(prob.sub.alloc) + np.asarray(prob.sub.ws)
+    best = int(bound)
+
+    def step_figure(v, also_in=(), also_out=()):
+        """Least memory of v's step with `also_in` done and `also_out` not;
+        None when no downset allows it (the case is impossible)."""
+        forced_in = pred_idx[pred_ptr[v]:pred_ptr[v + 1]].tolist() + list(also_in)
+        try:
+            live, _ = net.min_live(forced_in, [v] + list(also_out))
+        except ValueError:
+            return None
+        return live + int(own[v])
+
+    def case(u, v):
+        """Least peak of u's and v's steps over orders running u before v
+        (None if none does); stops early at or below `best`."""
+        first = step_figure(u, also_out=(v,))
+        if first is None:
+            return None
+        second = step_figure(v, also_in=(u,))
+        return None if second is None else max(first, second)
+
+    for i, u in enumerate(top):
+        for v in top[i + 1:]:
+            if time.perf_counter() > deadline:
+                return best
+            one = case(u, v)
+            if one is not None and one <= best:
+                continue                    # the pair cannot raise the bound
+            other = case(v, u)
+            figures = [c for c in (one, other) if c is not None]
+            if figures and min(figures) > best:
+                best = min(figures)
+                if best >= target:
+                    return best
+    return best

@@ -11,7 +11,8 @@ _decompose.py); each segment is cut out (_problem.py) and checked once
    best is the segment's incumbent;
 2. a lower bound (_lower_bounds.lower_bound): working sets, pinned bytes,
    the reachability bounds, then the per-node min-cut bound on the nodes
-   whose step in the incumbent is above the bound so far;
+   whose step in the incumbent is above the bound so far, then min cuts on
+   pairs of the highest steps;
 3. a segment made of independent parts is solved part by part and merged
    by the hill-valley rule (_parts.py), exact where _parts proves it.
 
@@ -91,7 +92,7 @@ class Schedule:
                     re-solved by the local search, and those that improved
                     the order), bound_source (what gives lower_bound:
                     'working_set', 'pinned', 'forced_live', 'last_of_set',
-                    'min_cut', 'parts_merge' or 'search')
+                    'min_cut', 'min_cut_pairs', 'parts_merge' or 'search')
     """
     order: np.ndarray
     peak: int

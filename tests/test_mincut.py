@@ -443,3 +443,43 @@ def test_core_live_rule_is_the_model(seg):
     s = Segment(g, before, nodes)
     for mask in s.downsets:
         assert core_live(s.sub, mask) == s.live(mask)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(segments(max_nodes=8), st.data())
+def test_pair_bound_is_between_the_node_bounds_and_the_optimum(seg, data):
+    """pair_bound over every pair (max_nodes = k, a zero floor, any order's
+    steps) is at least each node's own min-cut figure, and never above the
+    segment's optimum (brute force over every order)."""
+    from lowmem._lower_bounds import pair_bound
+    g, before, nodes = seg
+    s = Segment(g, before, nodes)
+    if s.k < 2:
+        return
+    steps = node_step_memory(s.prob, np.arange(s.k))     # the listed order is valid
+    # A floor of 0 and a huge step for every node: every pair is tried.
+    everything = np.full(s.k, 2**61, dtype=np.int64)
+    pairs = pair_bound(s.prob, everything, 0, max_nodes=s.k)
+    singles = max(s.node_bound(i) for i in range(s.k))
+    assert singles <= pairs <= s.min_peak() <= steps.max()
+    floor = data.draw(st.sampled_from([0, singles]))
+    assert pair_bound(s.prob, steps, floor, max_nodes=s.k) <= s.min_peak()
+
+
+def test_pair_bound_beats_the_node_bounds_where_two_steps_exclude_each_other():
+    """Two independent chains a1 -> b1, a2 -> b2 (a's outputs 100 bytes, b's
+    1 byte, kept as outputs). Alone, each b steps at 100 + 1 = 101 (the
+    node bounds' best); but whichever b runs second does so with the other
+    b's byte live: every order peaks at 102, and the pair (b1, b2) proves
+    it."""
+    from lowmem._lower_bounds import pair_bound
+    variables = [{"size": 100}, {"size": 100}, {"size": 1}, {"size": 1}]
+    nodes = [{"inputs": [], "outputs": [0]}, {"inputs": [0], "outputs": [2]},
+             {"inputs": [], "outputs": [1]}, {"inputs": [1], "outputs": [3]}]
+    g = lowmem.Graph(variables, nodes, outputs=[2, 3])
+    n = g.n_nodes
+    prob = CoreProblem(subproblem(buffer_tables(g), np.arange(n), np.zeros(n, dtype=bool), 0))
+    singles = _mincut.mincut_bounds(prob, np.arange(n), 2**62, math.inf)[0]
+    opt = bf.min_peak(g)
+    pairs = pair_bound(prob, np.full(n, 2**61, dtype=np.int64), 0, max_nodes=n)
+    assert singles == 101 < pairs == opt == 102

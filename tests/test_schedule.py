@@ -364,7 +364,7 @@ def test_never_above_a_first_order(g, time_limit, decompose):
     assert s.peak == lowmem.peak(g, s.order) <= min(s.heuristic_peaks.values())
     assert s.stats["first_order"] in HEURISTICS | {"parts_merge"}
     assert s.stats["bound_source"] in {"working_set", "pinned", "forced_live", "last_of_set",
-                                       "min_cut", "search", "parts_merge"}
+                                       "min_cut", "min_cut_pairs", "search", "parts_merge"}
 
 
 def _independent_chains(n, seed):
