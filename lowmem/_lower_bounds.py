@@ -41,7 +41,7 @@ from . import _bounds, _heuristics, _mincut
 REACHABILITY_BYTES = 64 * 2**20
 MINCUT_BYTES = 256 * 2**20
 # Nodes (the highest steps of the known order) whose pairs pair_bound tries.
-PAIR_NODES = 48
+PAIR_NODES = 1024
 # Above every byte count (the core keeps them below 2**62): "no target".
 NO_TARGET = 2**62
 
@@ -165,19 +165,19 @@ def pair_bound(prob, step_memory, bound, target=NO_TARGET, time_limit=float("inf
     figure is several percent under the optimum).
 
     Pairs are taken among the `max_nodes` nodes whose step in the known
-    order (`step_memory`, int64[k]) is highest and above `bound` (a pair
-    can raise the bound only if both nodes step above it in every order,
-    this one included), a pair at a time, until the best reaches `target`
-    or `time_limit` seconds pass. Returns the best of `bound` and the pair
+    order (`step_memory`, int64[k]) is highest, adding one node at a time
+    (paired with every higher-stepping one), the higher-stepping node of a
+    pair above the best so far (in the known order one of the pair runs
+    first, so the pair's figure is at most the higher of their two steps
+    there), until the best reaches `target` or `time_limit` seconds pass. Returns the best of `bound` and the pair
     figures. O(max_nodes^2) pairs, each up to four min-cut queries
     (O(k + edges + reads) plus a max flow on the free nodes each).
     """
     deadline = time.perf_counter() + time_limit
     steps = np.asarray(step_memory, dtype=np.int64)
-    above = np.flatnonzero(steps > bound)
-    if len(above) < 2 or not time_limit > 0:
+    if not (steps > bound).any() or len(steps) < 2 or not time_limit > 0:
         return int(bound)
-    top = above[np.argsort(-steps[above], kind="stable")][:max_nodes].tolist()
+    top = np.argsort(-steps, kind="stable")[:max_nodes].tolist()
     try:
         net = _mincut.MinCutNetwork(prob, MINCUT_BYTES)
     except MemoryError:
@@ -205,8 +205,13 @@ def pair_bound(prob, step_memory, bound, target=NO_TARGET, time_limit=float("inf
         second = step_figure(v, also_in=(u,))
         return None if second is None else max(first, second)
 
-    for i, u in enumerate(top):
-        for v in top[i + 1:]:
+    # Pairs (top[i], top[j]), i < j, by j: the set of nodes grows a node at
+    # a time, so a longer time limit tries more; top[i] steps higher.
+    for j in range(1, len(top)):
+        v = top[j]
+        for u in top[:j]:
+            if steps[u] <= best:
+                break                       # so do the later ones of this j
             if time.perf_counter() > deadline:
                 return best
             one = case(u, v)
