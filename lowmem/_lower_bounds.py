@@ -77,9 +77,10 @@ def node_step_memory(prob, order):
 def lower_bound(prob, time_limit=float("inf"), step_memory=None, upper=None):
     """(bound, source): the best lower bound on the peak of every order of
     a checked ``_core.CoreProblem`` and the name of the bound that gave it:
-    "working_set", "pinned", "forced_live", "last_of_set", "min_cut" or
-    "min_cut_pairs" (the cheaper one on a tie; (0, "working_set") for an
-    empty problem).
+    "working_set", "pinned", "forced_live", "last_of_set" or "min_cut"
+    (the cheaper one on a tie; (0, "working_set") for an empty problem).
+    :func:`pair_bound` may raise it further (the scheduler runs it once a
+    first search has improved the order its candidates come from).
 
     The bounds are tried cheapest first, within `time_limit` seconds for
     the whole call, stopping as soon as one reaches `upper` (the peak of a
@@ -96,9 +97,8 @@ def lower_bound(prob, time_limit=float("inf"), step_memory=None, upper=None):
     :func:`static_lower_bound`, then O(k + edges + reads + makes) to build
     the min-cut model, then per node computed O(k + edges + reads) and a
     max flow on the nodes incomparable with it (Dinic,
-    O(V^2 E) at worst; see _mincut.mincut_bounds), then
-    :func:`pair_bound` while the bound is under `upper` (with step
-    memories only), all stopped at the time limit.
+    O(V^2 E) at worst; see _mincut.mincut_bounds), stopped at the time
+    limit.
     """
     deadline = time.perf_counter() + time_limit
     if prob.k == 0:
@@ -142,11 +142,6 @@ def lower_bound(prob, time_limit=float("inf"), step_memory=None, upper=None):
         return bound, source            # the network would not fit: no min cut
     if best > bound:
         bound, source = int(best), "min_cut"
-    remaining = deadline - time.perf_counter()
-    if steps is not None and bound < target and remaining > 0:
-        pairs = pair_bound(prob, steps, bound, target, remaining)
-        if pairs > bound:
-            bound, source = pairs, "min_cut_pairs"
     return bound, source
 
 

@@ -35,7 +35,7 @@ from . import _heuristics, _search
 from ._core import CoreProblem
 from ._decompose import segments
 from ._graph import BYTES_LIMIT
-from ._lower_bounds import lower_bound, node_step_memory
+from ._lower_bounds import lower_bound, node_step_memory, pair_bound
 from ._model import OrderError, as_node_ids
 from ._neighbourhood import SegmentWindows
 from ._orders import ORDER_NAMES, structural_orders
@@ -57,6 +57,7 @@ CLEANUP_SHARE, CLEANUP_MAX_SECONDS = 0.03, 0.05
 # when it can at all; above that, windows improve large orders faster.
 LOCAL_SEARCH_NODES = 300   # larger segments also get the local search
 FIRST_SLICE = 0.05         # seconds of the first branch and bound / local search slices
+PAIR_SHARE = 0.25          # of the time left, for the pair bound after the first round
 # Share of the time left that a segment's lower bounds may take when it is
 # planned (the min-cut bound stops there; the search needs the rest).
 BOUND_SHARE = 0.25
@@ -196,6 +197,18 @@ class _SegmentSearch:
         self.windows = SegmentWindows(tables, plan.prob, plan.order, plan.peak, seed=seed) \
             if plan.prob.k > LOCAL_SEARCH_NODES else None
         self.counted = dict.fromkeys(("states", "memo_hits", "forced"), 0)
+        self.rounds, self.paired = 0, False
+
+    def pair_bound(self, seconds):
+        """Raise the segment's bound by min cuts on pairs of the current
+        order's highest steps (_lower_bounds.pair_bound), once."""
+        plan = self.plan
+        self.paired = True
+        steps = node_step_memory(plan.prob, plan.order)
+        bound = pair_bound(plan.prob, steps, plan.lower_bound, plan.peak, seconds)
+        if bound > plan.lower_bound:
+            plan.lower_bound, plan.bound_source = bound, "min_cut_pairs"
+            self.searcher.raise_bound(bound)
 
     def branch_and_bound(self, seconds, stop_at, stats):
         """A slice of branch and bound; True once the segment is settled
@@ -253,15 +266,20 @@ def _search_segments(tables, plans, lower, deadline, memory_limit, tolerance_byt
             searched.add(id(worst))
             slice_seconds = FIRST_SLICE
         remaining = deadline - time.perf_counter()
-        if current.windows is None or current.windows.stalled:
-            settled = current.branch_and_bound(remaining, good_enough, stats)
-        else:
-            settled = current.branch_and_bound(min(slice_seconds, remaining), good_enough,
-                                               stats)
-            if not settled:
-                current.local_search(min(deadline, time.perf_counter() + slice_seconds),
-                                     good_enough)
-            slice_seconds *= 2
+        if current.rounds == 1 and not current.paired:
+            # After a first round the order is better, so are the pairs'
+            # candidates (its highest steps).
+            current.pair_bound(PAIR_SHARE * remaining)
+            lower = max(lower, worst.lower_bound)
+            continue
+        alone = current.windows is None or current.windows.stalled
+        seconds = remaining if alone and current.paired else min(slice_seconds, remaining)
+        settled = current.branch_and_bound(seconds, good_enough, stats)
+        if not settled and not alone:
+            current.local_search(min(deadline, time.perf_counter() + slice_seconds),
+                                 good_enough)
+        slice_seconds *= 2
+        current.rounds += 1
         lower = max(lower, worst.lower_bound)
         if not settled and time.perf_counter() >= deadline:
             break

@@ -483,6 +483,12 @@ cdef class Searcher:
         self.X.best = peak
         return True
 
+    def raise_bound(self, long long lower_bound):
+        """Prune with `lower_bound`, a newly proven bound on every order's
+        peak, from now on (a higher bound cuts more; nothing cut is lost)."""
+        if lower_bound > self.X.static_lb:
+            self.X.static_lb = lower_bound
+
     def run(self, double time_limit=1.0, long long stop_at=-1):
         """Continue the search for `time_limit` seconds, or until an order
         peaks at or below `stop_at`, or the space is exhausted. Returns the

@@ -94,3 +94,20 @@ def test_offer_refuses_a_wrong_peak_or_order():
     with pytest.raises(ValueError):
         s.offer(order[::-1], 0)
     assert not s.offer(order, peak)
+
+
+@settings(max_examples=80, deadline=None)
+@given(gs.graphs(max_nodes=8, min_nodes=1))
+def test_a_raised_true_bound_keeps_the_result_exact(g):
+    """Raising the bound to the optimum itself (the strongest true bound)
+    mid-search still ends at the optimum, proven."""
+    prob = _whole(g)
+    order = np.arange(g.n_nodes)
+    s = _search.Searcher(prob, order, _heuristics.evaluate(prob, order))
+    s.run(0.0)
+    optimum = bf.min_peak(g)
+    s.raise_bound(optimum)
+    s.raise_bound(0)                    # a weaker bound changes nothing
+    while not s.exhausted and s.peak > optimum:
+        s.run(0.0)
+    assert s.peak == optimum == lowmem.peak(g, s.best_order)
