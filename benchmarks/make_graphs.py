@@ -25,13 +25,11 @@ import os
 import sys
 import time
 
+from .run import log
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 GRAPHS = os.path.join(HERE, "graphs")
 RECURSION_LIMIT = 50_000
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 def network_graph(name, train):

@@ -44,11 +44,14 @@ would call for smaller images; compiling a training step takes 2-4 min.
 """
 
 import numpy as np
-import theano.tensor as T
-from theano.tensor.nnet import conv2d
-from theano.tensor.signal.pool import pool_2d
 
+# lowmem.theano first: it sets Theano's blas.ldflags default, without which
+# Theano 1.0.5 cannot be imported on this NumPy.
 from lowmem.theano._models import _batch_norm, _classifier_model, _images, _Params
+
+import theano.tensor as T  # noqa: E402
+from theano.tensor.nnet import conv2d  # noqa: E402
+from theano.tensor.signal.pool import pool_2d  # noqa: E402
 
 N_CLASSES = 1000
 INFER_BATCH, INFER_SIZE = 1, 224

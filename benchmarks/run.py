@@ -48,6 +48,17 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+def problems_and_total(rows, results):
+    """The closing markdown lines of a runner's report: the rows' problems
+    (if any) and the total time."""
+    problems = [(r["name"], p) for r in rows for p in r["problems"]]
+    md = []
+    if problems:
+        md += ["## Problems", ""] + [f"- {name}: {p}" for name, p in problems] + [""]
+    md.append(f"Total benchmark time {results['total_seconds']:.1f} s.")
+    return md
+
+
 # ============================================================ the scheduler
 def _stub_schedule(graph, time_limit=1.0, memory_limit=None, decompose=True):
     """Stand-in with the Schedule contract: the better of the listed and the

@@ -48,7 +48,7 @@ import numpy as np
 import lowmem
 from lowmem import _orders
 
-from .run import environment, table, write_results, yes
+from .run import environment, log, problems_and_total, table, write_results, yes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GRAPHS = os.path.join(HERE, "graphs")
@@ -56,10 +56,6 @@ MiB = 1024 * 1024
 SUFFIX = ".json.gz"
 INFER_PROVEN_MAX_NODES = 3500
 GAP_TARGET = 0.01
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------- orders
@@ -299,10 +295,7 @@ def report(rows, args, results):
            "proven, gap = (peak - bound) / peak, and seconds (the whole schedule call) at the "
            f"largest time limit ({limits[-1]:g} s).", "",
            main_table(rows, limits), ""]
-    problems = [(r["name"], p) for r in rows for p in r["problems"]]
-    if problems:
-        md += ["## Problems", ""] + [f"- {n}: {p}" for n, p in problems] + [""]
-    md.append(f"Total benchmark time {results['total_seconds']:.1f} s.")
+    md += problems_and_total(rows, results)
     return "\n".join(md) + "\n"
 
 

@@ -26,16 +26,12 @@ it, alias resolution's worst case).
 """
 
 import argparse
-import sys
 import time
 
 import lowmem
 
 from . import zoo
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
+from .run import log
 
 
 def build(family, nodes, chain_nodes):

@@ -49,17 +49,13 @@ import numpy as np
 import lowmem
 
 from . import theano_zoo
-from .run import environment, mib, secs, table, write_results, yes
+from .run import environment, log, mib, problems_and_total, secs, table, write_results, yes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KiB, MiB = 1024, 1024 * 1024
 SCHEDULE_SHARE_TARGET = 0.10      # scheduling adds under 10% to compile time
 SHORTER_LIMITS = (0.0, 0.1, 0.25)  # the recorded graph rescheduled with these limits
 PEAK_TOLERANCE = 4 * KiB          # Python objects tracemalloc counts besides arrays
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _bits_equal(a, b):
@@ -284,10 +280,7 @@ def report_markdown(rows, args, results):
           "lowmem's peak (modelled) for the same recorded graphs rescheduled with shorter "
           "time limits (0 s = the best of lowmem's heuristic orders, no search).", "",
           limits_table(rows, args), ""]
-    problems = [(r["name"], p) for r in rows for p in r["problems"]]
-    if problems:
-        md += ["## Problems", ""] + [f"- {name}: {p}" for name, p in problems] + [""]
-    md.append(f"Total benchmark time {results['total_seconds']:.1f} s.")
+    md += problems_and_total(rows, results)
     return "\n".join(md) + "\n"
 
 
