@@ -165,7 +165,13 @@ def structural_orders(graph, tables=None):
     if tables is None:
         tables = buffer_tables(graph)
     edges = _Edges(graph)
-    orders = {name: _dfs_variant(edges, *flags) for name, flags in _DFS_VARIANTS.items()}
+    orders = {}
+    for name, (reverse, orderings_after) in _DFS_VARIANTS.items():
+        if orderings_after and not len(edges.ord_row):
+            # Without orderings, where they go changes nothing.
+            orders[name] = orders["dfs_reversed" if reverse else "dfs"]
+        else:
+            orders[name] = _dfs_variant(edges, reverse, orderings_after)
     orders["xla_dfs"] = _xla_dfs(edges, tables)
     return {name: orders[name] for name in ORDER_NAMES}
 

@@ -58,6 +58,7 @@ CLEANUP_SHARE, CLEANUP_MAX_SECONDS = 0.03, 0.05
 LOCAL_SEARCH_NODES = 300   # larger segments also get the local search
 FIRST_SLICE = 0.05         # seconds of the first branch and bound / local search slices
 PAIR_SHARE = 0.25          # of the time left, for the pair bound after the first round
+SMALL_SEGMENT = 16         # segments of at most this many nodes: cheap bounds, no parts
 # Share of the time left that a segment's lower bounds may take when it is
 # planned (the min-cut bound stops there; the search needs the rest).
 BOUND_SHARE = 0.25
@@ -127,6 +128,11 @@ def _plan_segment(prob, ranks, bound_seconds):
     parts within `bound_seconds`, none when <= 0). `ranks[i, v]`: global
     node v's place in the structural order ORDER_NAMES[i]; restricted to
     the segment, each is a valid order of it."""
+    if _one_order(prob.sub):
+        # Every first order is the listed one, and it is optimal.
+        peak = _heuristics.evaluate(prob, np.arange(prob.k, dtype=np.int64))
+        return _Segment(prob, np.arange(prob.k, dtype=np.int64), peak, peak,
+                        dict.fromkeys(HEURISTICS, peak), "default", "search")
     # The listed order and the structural ones restricted to the segment,
     # evaluated in one call (the per-call overhead dominates on the many
     # small segments of real graphs).
@@ -143,14 +149,35 @@ def _plan_segment(prob, ranks, bound_seconds):
             tie_rank[candidates[ties]] = np.arange(prob.k)
         candidates[name], peaks[name] = _heuristics.greedy(prob, rule, tie_rank)
     best = min(HEURISTICS, key=lambda name: peaks[name])
+    if prob.k <= SMALL_SEGMENT:
+        # Branch and bound settles a segment this small in microseconds;
+        # the stronger bounds and the parts would cost more than it.
+        bound, source = lower_bound(prob, 0.0)
+        return _Segment(prob, candidates[best], peaks[best], bound, peaks, best, source)
     # Each node's step in the incumbent bounds its min-cut figure from
     # above: only nodes stepping above the cheaper bounds are cut.
     steps = node_step_memory(prob, candidates[best])
     bound, source = lower_bound(prob, bound_seconds, step_memory=steps, upper=peaks[best])
     plan = _Segment(prob, candidates[best], peaks[best], bound, peaks, best, source)
-    if plan.peak > plan.lower_bound:
+    # Every node of a DAG descends from a source (a node without
+    # predecessors), so a segment with one source is connected: one part.
+    if plan.peak > plan.lower_bound and np.count_nonzero(prob.sub.pred_count == 0) > 1:
         _merge_parts(plan, bound_seconds)
     return plan
+
+
+def _one_order(sub):
+    """True when the segment has a single valid order: each node in the
+    listed order is a direct successor of the one before (a node's
+    predecessors come before it, so the listed order is then forced).
+    O(k + edges)."""
+    k = sub.k
+    if k <= 1:
+        return True
+    rows = np.repeat(np.arange(k, dtype=np.int64), np.diff(sub.succ_ptr))
+    follows = np.zeros(k, dtype=bool)
+    follows[rows[sub.succ_idx == rows + 1]] = True
+    return bool(follows[:-1].all())
 
 
 def _solve_part(deadline):

@@ -392,3 +392,15 @@ def test_independent_chains_are_merged_and_proven(seed):
     assert s.optimal and s.stats["bound_source"] in ("parts_merge", "min_cut", "forced_live",
                                                      "last_of_set", "pinned", "working_set")
     assert s.stats["states"] == 0 and s.peak == lowmem.peak(big, s.order)
+
+
+@settings(max_examples=200, deadline=None)
+@given(gs.graphs(max_nodes=7))
+def test_one_order_means_a_single_valid_order(g):
+    """_one_order (the fast path for segments with nothing to choose) holds
+    exactly when brute force counts one valid order."""
+    from lowmem._problem import buffer_tables, subproblem
+    from lowmem._scheduler import _one_order
+    n = g.n_nodes
+    sub = subproblem(buffer_tables(g), np.arange(n), np.zeros(n, dtype=bool), 0)
+    assert _one_order(sub) == (bf.count_orders(g, cap=2) <= 1)
