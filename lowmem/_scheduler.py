@@ -150,10 +150,18 @@ def _plan_segment(prob, ranks, bound_seconds):
         candidates[name], peaks[name] = _heuristics.greedy(prob, rule, tie_rank)
     best = min(HEURISTICS, key=lambda name: peaks[name])
     if prob.k <= SMALL_SEGMENT:
-        # Branch and bound settles a segment this small in microseconds;
-        # the stronger bounds and the parts would cost more than it.
+        # Branch and bound settles a segment this small in microseconds
+        # (at most 2**16 executed sets); the stronger bounds and the parts
+        # would cost more than it.
         bound, source = lower_bound(prob, 0.0)
-        return _Segment(prob, candidates[best], peaks[best], bound, peaks, best, source)
+        plan = _Segment(prob, candidates[best], peaks[best], bound, peaks, best, source)
+        if plan.peak > bound and bound_seconds > 0:
+            result = _search.search(prob, plan.order, plan.peak, static_lb=bound,
+                                    time_limit=bound_seconds, memory_limit=PART_MEMORY)
+            plan.order, plan.peak = result["order"], result["peak"]
+            if result["exhausted"]:
+                plan.lower_bound, plan.bound_source = plan.peak, "search"
+        return plan
     # Each node's step in the incumbent bounds its min-cut figure from
     # above: only nodes stepping above the cheaper bounds are cut.
     steps = node_step_memory(prob, candidates[best])
