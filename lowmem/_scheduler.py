@@ -120,6 +120,7 @@ class _Segment:
     heuristic_peaks: dict
     first_order: str        # the name of the best first order
     bound_source: str       # the bound that gave lower_bound, or "search"
+    planned_states: int = 0  # search states spent while planning (small segments)
 
 
 def _plan_segment(prob, ranks, bound_seconds):
@@ -159,6 +160,7 @@ def _plan_segment(prob, ranks, bound_seconds):
             result = _search.search(prob, plan.order, plan.peak, static_lb=bound,
                                     time_limit=bound_seconds, memory_limit=PART_MEMORY)
             plan.order, plan.peak = result["order"], result["peak"]
+            plan.planned_states = result["states"]
             if result["exhausted"]:
                 plan.lower_bound, plan.bound_source = plan.peak, "search"
         return plan
@@ -461,6 +463,7 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
              "searched_segments": 0, "timed_out": False, "memo_entries": 0,
              "prepare_seconds": time.perf_counter() - t0,
              "neighbourhoods": 0, "neighbourhoods_improved": 0}
+    stats["states"] = sum(p.planned_states for p in plans)
     lower = max((p.lower_bound for p in plans), default=0)
     # The first order that set the starting peak: the incumbent of the
     # segment with the highest first peak; and how many segments each won.
