@@ -234,7 +234,7 @@ class _SegmentSearch:
         self.windows = SegmentWindows(tables, plan.prob, plan.order, plan.peak, seed=seed) \
             if plan.prob.k > LOCAL_SEARCH_NODES else None
         self.counted = dict.fromkeys(("states", "memo_hits", "forced"), 0)
-        self.rounds, self.paired = 0, False
+        self.rounds, self.paired, self.out_of_memory = 0, False, False
 
     def pair_bound(self, seconds):
         """Raise the segment's bound by min cuts on pairs of the current
@@ -262,8 +262,8 @@ class _SegmentSearch:
                 self.windows.offer(plan.order, plan.peak)
         if result["exhausted"]:
             plan.lower_bound, plan.bound_source = plan.peak, "search"
-        return result["exhausted"] or plan.peak <= max(stop_at, plan.lower_bound) \
-            or result["out_of_memory"]
+        self.out_of_memory = result["out_of_memory"]
+        return result["exhausted"] or plan.peak <= max(stop_at, plan.lower_bound)
 
     def local_search(self, deadline, stop_at):
         """Windows until `deadline` (or until they stall)."""
@@ -310,8 +310,13 @@ def _search_segments(tables, plans, lower, deadline, memory_limit, tolerance_byt
             lower = max(lower, worst.lower_bound)
             continue
         alone = current.windows is None or current.windows.stalled
-        seconds = remaining if alone and current.paired else min(slice_seconds, remaining)
-        settled = current.branch_and_bound(seconds, good_enough, stats)
+        if current.out_of_memory:
+            if alone:
+                break                           # nothing left that can run
+            settled = False                     # the windows go on alone
+        else:
+            seconds = remaining if alone and current.paired else min(slice_seconds, remaining)
+            settled = current.branch_and_bound(seconds, good_enough, stats)
         if not settled and not alone:
             current.local_search(min(deadline, time.perf_counter() + slice_seconds),
                                  good_enough)

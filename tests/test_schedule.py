@@ -404,3 +404,14 @@ def test_one_order_means_a_single_valid_order(g):
     n = g.n_nodes
     sub = subproblem(buffer_tables(g), np.arange(n), np.zeros(n, dtype=bool), 0)
     assert _one_order(sub) == (bf.count_orders(g, cap=2) <= 1)
+
+
+def test_a_search_out_of_memory_returns_at_once():
+    """With the least memory allowed (1 MiB) on a wide graph the search's
+    candidate stack fills after a few dozen states; once the windows stall
+    too, the call returns the best order found (about 6 s here) instead of
+    spinning until its 60 s limit."""
+    g = wide_pairs(3000)
+    s = lowmem.schedule(g, time_limit=60, memory_limit=2**20)
+    assert not s.stats["timed_out"] and s.stats["seconds"] < 30
+    assert s.peak == lowmem.peak(g, s.order) <= min(s.heuristic_peaks.values())
