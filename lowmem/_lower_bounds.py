@@ -47,20 +47,33 @@ NO_TARGET = 2**62
 
 
 def static_lower_bound(prob, time_limit=float("inf")):
-    """The best of the bounds above for a checked ``_core.CoreProblem``
-    (0 for an empty one). The reachability bounds are skipped when their
-    tables would exceed REACHABILITY_BYTES (above 16,384 nodes) or
-    when `time_limit` seconds pass while they are computed. O(k) for the
-    first two; O(k^2/64 * degree + bytes set) word operations for the
-    others, stopped at the time limit.
+    """The best of the bounds above but min cut for a checked
+    ``_core.CoreProblem`` (0 for an empty one). The reachability bounds are
+    skipped when their tables would exceed REACHABILITY_BYTES (above 16,384
+    nodes) or when `time_limit` seconds pass while they are computed. O(k)
+    for the first two; O(k^2/64 * degree + bytes set) word operations for
+    the others, stopped at the time limit.
     """
+    return _static_bound(prob, time_limit)[0]
+
+
+def _static_bound(prob, time_limit, target=NO_TARGET):
+    """(bound, source) of :func:`static_lower_bound`, stopping early once
+    the bound reaches `target`."""
     if prob.k == 0:
-        return 0
-    bound = max(int(prob.working_set.max()), prob.pinned_bytes)
-    if _bounds.table_bytes(prob.k) > REACHABILITY_BYTES or not time_limit > 0:
-        return bound
+        return 0, "working_set"
+    bound, source = int(prob.working_set.max()), "working_set"
+    if prob.pinned_bytes > bound:
+        bound, source = int(prob.pinned_bytes), "pinned"
+    if bound >= target or not time_limit > 0 or \
+            _bounds.table_bytes(prob.k) > REACHABILITY_BYTES:
+        return bound, source
     more = _bounds.reachability_bounds(prob, time_limit)
-    return bound if more is None else max(bound, *more)
+    if more is not None:
+        for figure, name in zip(more, ("forced_live", "last_of_set")):
+            if figure > bound:
+                bound, source = int(figure), name
+    return bound, source
 
 
 def node_step_memory(prob, order):
@@ -101,20 +114,10 @@ def lower_bound(prob, time_limit=float("inf"), step_memory=None, upper=None):
     limit.
     """
     deadline = time.perf_counter() + time_limit
-    if prob.k == 0:
-        return 0, "working_set"
     target = NO_TARGET if upper is None else int(upper)
-    bound, source = int(prob.working_set.max()), "working_set"
-    if prob.pinned_bytes > bound:
-        bound, source = int(prob.pinned_bytes), "pinned"
-    if bound >= target or not time_limit > 0:
+    bound, source = _static_bound(prob, time_limit, target)
+    if prob.k == 0:
         return bound, source
-    if _bounds.table_bytes(prob.k) <= REACHABILITY_BYTES:
-        more = _bounds.reachability_bounds(prob, time_limit)
-        if more is not None:
-            for figure, name in zip(more, ("forced_live", "last_of_set")):
-                if figure > bound:
-                    bound, source = int(figure), name
     remaining = deadline - time.perf_counter()
     if bound >= target or not remaining > 0:
         return bound, source

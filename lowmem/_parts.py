@@ -185,34 +185,16 @@ def profile(part_prob, order):
     live before plus what it makes, and frees only after it), so a profile's
     peak is at a step point. ValueError on an invalid order.
 
-    Vectorised: each buffer is freed after its last reader's step (after
-    its maker's when nothing reads it), unless pinned; O(k + nb + reads +
-    makes).
+    Vectorised (:func:`_profiles`): each buffer is freed after its last
+    reader's step (after its maker's when nothing reads it), unless pinned;
+    O(k + nb + reads + makes).
     """
     prob, sub = _checked(part_prob)
     order = np.ascontiguousarray(order, dtype=np.int64)
     _heuristics.evaluate(prob, order)        # raises unless a valid order
-    k, nb = sub.k, len(sub.buf_size)
-    pos = np.empty(k, dtype=np.int64)
-    pos[order] = np.arange(k, dtype=np.int64)
-    use_idx, make_idx = np.asarray(sub.use_idx), np.asarray(sub.make_idx)
-    freed_at = np.full(nb, -1, dtype=np.int64)
-    freed_at[make_idx] = pos[_rows(sub.make_ptr)]
-    # A valid order runs readers after the maker, so the max is the last reader.
-    np.maximum.at(freed_at, use_idx, pos[_rows(sub.use_ptr)])
-    freed = (freed_at >= 0) & (np.asarray(sub.buf_pinned) == 0)
-    buf_size = np.asarray(sub.buf_size, dtype=np.int64)
-    freed_bytes = np.zeros(k, dtype=np.int64)
-    np.add.at(freed_bytes, freed_at[freed], buf_size[freed])
-    alloc = np.asarray(sub.alloc, dtype=np.int64)[order]
-    ws = np.asarray(sub.ws, dtype=np.int64)[order]
-    after = int(sub.live0) + np.cumsum(alloc - freed_bytes)
-    before = np.concatenate([[int(sub.live0)], after[:-1]])
-    out = np.empty(2 * k + 1, dtype=np.int64)
-    out[0] = int(sub.live0)
-    out[1::2] = before + alloc + ws
-    out[2::2] = after
-    return out
+    # The one-part case of _profiles, whose points leave out `base`.
+    one_part = np.array([0, sub.k], dtype=np.int64)
+    return _profiles(sub, order, one_part, np.zeros(sub.k, dtype=np.int64)) + int(sub.base)
 
 
 def _check_profile(order, prof):
@@ -327,10 +309,10 @@ def _profiles(sub, order, step_ptr, node_part):
     the parts one after the other, part p at steps step_ptr[p] ..
     step_ptr[p+1] - 1, each in a valid order of its own; node_part[i] is
     node i's part. Returns the points of all parts' profiles concatenated
-    as _merge takes them, each equal to :func:`profile` of that part's
-    subproblem and order (a part's buffers are its own, so the bytes it
-    frees at a step are those of the whole order). O(k + nb + reads +
-    makes)."""
+    as _merge takes them: each part's profile of its own subproblem and
+    order (a part's buffers are its own, so the bytes it frees at a step
+    are those of the whole order), without the segment's `base`.
+    O(k + nb + reads + makes)."""
     k, nb = sub.k, len(sub.buf_size)
     n_parts = len(step_ptr) - 1
     pos = np.empty(k, dtype=np.int64)
