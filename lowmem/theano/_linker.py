@@ -46,6 +46,7 @@ from ._shape_classes import fixed_inputs, shape_classes
 from ._shapes import shapes_from_examples, sizes_from_shapes
 from ._thunks import preallocating_thunk
 from ._translate import graph_from_fgraph, variable_nbytes
+from . import _vm
 
 # A thunk's transient allocations below this are noise (0-d temporaries).
 WORKSPACE_NOISE_BYTES = 4096
@@ -118,14 +119,26 @@ def _shares_memory(value, source):
 
 class LowMemVM(VM):
     """Runs thunks in order, emptying cells as the memory model frees them.
-    The first call records sizes and workspace, then plans the order."""
+    The first call records sizes and workspace, then plans the order.
 
-    def __init__(self, linker, fgraph, nodes, thunks, pre_call_clear, storage_map):
+    Every call, the recording one included, runs through one compiled loop
+    (lowmem.theano._vm.StepProgram), which calls C thunks through their
+    function pointers; the program is rebuilt whenever the order, the
+    storage plan or the thunks (``vm.thunks = ...``, as measuring tools
+    wrap them) change."""
+
+    def __init__(self, linker, fgraph, nodes, thunks, pre_call_clear, storage_map,
+                 compute_map):
+        self._program = None
         super().__init__(nodes, thunks, pre_call_clear)
         self.allow_gc = True
         self.linker = linker
         self.fgraph = fgraph
         self.storage_map = storage_map
+        self.compute_map = compute_map
+        # The program calls C thunks without their Python wrapper, which is
+        # what marks outputs computed (_vm.mark_computed).
+        _vm.mark_computed(compute_map)
         self.plan = None
         self.plan_error = None      # why there is no plan, if scheduling failed
         self.compile_seconds = 0.0  # set by the linker once the thunks are made
@@ -133,6 +146,7 @@ class LowMemVM(VM):
         self.storage_actions = None  # per step (cells to empty, hand-offs, checks), when sharing
         self.storage_opening = []    # hand-offs from the kept reserves at a call's start
         self.storage_reserves = []   # cells of arrays kept between calls
+        self._check_vars = []        # the variable of each check, in the program's order
         self._classes = None
         self._fixed_shapes = []
         # (op, output position) pairs that wrote into a handed array, or
@@ -141,12 +155,58 @@ class LowMemVM(VM):
         self.seen_taking = set()     # names of the op types seen writing into one
         self._set_order(nodes, thunks)
 
+    @property
+    def thunks(self):
+        return self._thunks
+
+    @thunks.setter
+    def thunks(self, thunks):
+        self._thunks = list(thunks)
+        if self._program is not None:
+            self._build_program()
+
     def _set_order(self, nodes, thunks):
-        self.nodes, self.thunks = list(nodes), list(thunks)
+        self.nodes = list(nodes)
         self.post_thunk_clear = [[self.storage_map[v] for v in vars_]
                                  for vars_ in clear_lists(self.fgraph, self.nodes)]
         self.call_counts = [0] * len(self.nodes)
-        self.call_times = [0] * len(self.nodes)
+        self.call_times = [0.0] * len(self.nodes)
+        self.storage_actions = None
+        self._thunks = list(thunks)
+        self._build_program()
+
+    def _build_program(self):
+        """The StepProgram of the current order, thunks and storage plan."""
+        actions = self.storage_actions
+        if actions is None:
+            self._check_vars = []
+            self._program = _vm.StepProgram(self._thunks, self.post_thunk_clear)
+            return
+        self._check_vars = [var for _, _, check in actions for _, _, var, _ in check]
+        self._program = _vm.StepProgram(
+            self._thunks, [clear for clear, _, _ in actions],
+            [hand for _, hand, _ in actions],
+            [[(cell, slot, known) for cell, slot, _, known in check]
+             for _, _, check in actions],
+            self.storage_opening, self.plan.storage.slots)
+
+    def _run(self, program):
+        """Run `program` once; an exception names the node that raised
+        (link.raise_with_op) and leaves no intermediate value behind, so the
+        function stays usable."""
+        timed = bool(self.time_thunks)
+        try:
+            program.run(timed)
+        except Exception:
+            step = program.position
+            self.clear_storage()
+            if step < 0:
+                raise
+            link.raise_with_op(self.nodes[step], self._thunks[step])
+        if timed:
+            for i, seconds in enumerate(program.step_seconds()):
+                self.call_times[i] += seconds
+                self.call_counts[i] += 1
 
     def __call__(self):
         for cell in self.pre_call_clear:
@@ -154,68 +214,25 @@ class LowMemVM(VM):
         if not self.recorded:
             self._record_and_plan()
             return
-        if self.storage_actions is not None:
-            self._run_sharing()
+        if self.storage_actions is None:
+            self._run(self._program)
             return
-        node = thunk = None
-        try:
-            if self.time_thunks:
-                for i, (thunk, node, cells) in enumerate(
-                        zip(self.thunks, self.nodes, self.post_thunk_clear)):
-                    t0 = time.time()
-                    thunk()
-                    self.call_times[i] += time.time() - t0
-                    self.call_counts[i] += 1
-                    for cell in cells:
-                        cell[0] = None
-            else:
-                for thunk, node, cells in zip(self.thunks, self.nodes, self.post_thunk_clear):
-                    thunk()
-                    for cell in cells:
-                        cell[0] = None
-        except Exception:
-            link.raise_with_op(node, thunk)
-
-    def _run_sharing(self):
-        """The loop of __call__ with the storage plan applied (_sharing.py)."""
         for cell, shape in self._fixed_shapes:
             if getattr(cell[0], "shape", None) != shape:     # a weight changed shape
                 self._classes = None
                 self._share(self.plan.translation, self.plan.schedule.order,
                             self.plan.storage.excluded)
                 break
+        program = self._program
+        self._run(program)
         storage = self.plan.storage
-        handed = [None] * storage.slots
-        counts, new, failed = [0, 0], [], []
-        timing = self.time_thunks
-        node = thunk = None
-        _sharing.hand_over(self.storage_opening, handed)
-        try:
-            for i, (thunk, node, (clear, hand, check)) in enumerate(
-                    zip(self.thunks, self.nodes, self.storage_actions)):
-                if timing:
-                    t0 = time.time()
-                    thunk()
-                    self.call_times[i] += time.time() - t0
-                    self.call_counts[i] += 1
-                else:
-                    thunk()
-                if check:
-                    _sharing.check_taken(check, handed, counts, new, failed)
-                for cell in clear:
-                    cell[0] = None
-                if hand:
-                    _sharing.hand_over(hand, handed)
-        except Exception:
-            handed = None           # the traceback keeps this frame: drop its arrays
-            self.clear_storage()
-            link.raise_with_op(node, thunk)
-        storage.handed, storage.taken = counts
+        storage.handed, storage.taken = program.handed, program.taken
+        new = [self._check_vars[k] for k in program.new]
         if new:     # ops seen writing into a handed array: trusted from now on
             self._verified.update(_sharing.op_key(v) for v in new)
             self.seen_taking.update(type(v.owner.op).__name__ for v in new)
-        if failed:
-            self._stop_sharing_into(failed)
+        if program.failed:
+            self._stop_sharing_into([self._check_vars[k] for k in program.failed])
         elif new and storage.untried:     # hand-offs they may now be given
             self._share(self.plan.translation, self.plan.schedule.order, storage.excluded)
 
@@ -250,6 +267,7 @@ class LowMemVM(VM):
         self.storage_reserves = [[None] for _ in range(storage.kept)]
         self.storage_actions, self.storage_opening = _sharing.bind(
             storage, self.storage_map, self.storage_reserves, self._verified)
+        self._build_program()
 
     def clear_storage(self):
         for cell in self.storage_reserves:
@@ -275,31 +293,33 @@ class LowMemVM(VM):
             if var.owner is None:
                 sizes[var] = variable_nbytes(var, storage[var][0])
                 shapes[var] = getattr(storage[var][0], "shape", None)
-        node = thunk = None
+
+        def recording(node, thunk):
+            aliased = _alias_inputs(node)
+
+            def run():
+                before = counter.current
+                counter.reset_peak()
+                thunk()
+                allocated = 0
+                for pos, out in enumerate(node.outputs):
+                    value = storage[out][0]
+                    sizes[out] = variable_nbytes(out, value)
+                    shapes[out] = getattr(value, "shape", None)
+                    if pos in aliased:
+                        if _shares_memory(value, storage[node.inputs[aliased[pos]]][0]):
+                            continue
+                        copies.add((node, pos))   # declared an alias, but a copy
+                    allocated += sizes[out]
+                scratch = counter.peak - before - allocated
+                if scratch >= WORKSPACE_NOISE_BYTES:
+                    workspace[node] = scratch
+            return run
+
+        program = _vm.StepProgram([recording(n, t) for n, t in zip(self.nodes, self._thunks)],
+                                  self.post_thunk_clear)
         with AllocationCounter() as counter:
-            try:
-                for thunk, node, cells in zip(self.thunks, self.nodes, self.post_thunk_clear):
-                    before = counter.current
-                    counter.reset_peak()
-                    thunk()
-                    allocated = 0
-                    aliased = _alias_inputs(node)
-                    for pos, out in enumerate(node.outputs):
-                        value = storage[out][0]
-                        sizes[out] = variable_nbytes(out, value)
-                        shapes[out] = getattr(value, "shape", None)
-                        if pos in aliased:
-                            if _shares_memory(value, storage[node.inputs[aliased[pos]]][0]):
-                                continue
-                            copies.add((node, pos))   # declared an alias, but a copy
-                        allocated += sizes[out]
-                    scratch = counter.peak - before - allocated
-                    if scratch >= WORKSPACE_NOISE_BYTES:
-                        workspace[node] = scratch
-                    for cell in cells:
-                        cell[0] = None
-            except Exception:
-                link.raise_with_op(node, thunk)
+            self._run(program)
         return sizes, shapes, workspace, copies
 
     def _record_and_plan(self):
@@ -437,8 +457,7 @@ class LowMemLinker(VM_Linker):
             thunk.outputs = [storage_map[v] for v in node.outputs]
             thunks.append(thunk)
         pre_call_clear = [storage_map[v] for v in self.no_recycling]
-        vm = LowMemVM(self, fgraph, order, thunks, pre_call_clear, storage_map)
-        vm.compute_map = compute_map
+        vm = LowMemVM(self, fgraph, order, thunks, pre_call_clear, storage_map, compute_map)
         # LowMemMode stamps the start of compilation when Theano fetches its
         # optimizer (just before optimising and copying this linker).
         started = getattr(self, "compile_started", None)
