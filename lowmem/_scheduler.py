@@ -36,7 +36,7 @@ from ._core import CoreProblem
 from ._decompose import segments
 from ._graph import BYTES_LIMIT
 from ._lower_bounds import lower_bound, node_step_memory, pair_bound
-from ._model import OrderError, as_node_ids
+from ._model import OrderError, as_node_ids, check_order
 from ._neighbourhood import SegmentWindows
 from ._orders import ORDER_NAMES, structural_orders
 from ._parts import merge_parts
@@ -123,12 +123,14 @@ class _Segment:
     planned_states: int = 0  # search states spent while planning (small segments)
 
 
-def _plan_segment(prob, ranks, bound_seconds):
+def _plan_segment(prob, ranks, bound_seconds, start_rank=None):
     """The first orders of one segment (the best is its incumbent) and its
     lower bound (_lower_bounds.lower_bound: the reachability and min-cut
     parts within `bound_seconds`, none when <= 0). `ranks[i, v]`: global
     node v's place in the structural order ORDER_NAMES[i]; restricted to
-    the segment, each is a valid order of it."""
+    the segment, each is a valid order of it. `start_rank`, if given: each
+    node's place in the caller's start order, one more first order
+    ("start")."""
     if _one_order(prob.sub):
         # Every first order is the listed one, and it is optimal.
         peak = _heuristics.evaluate(prob, np.arange(prob.k, dtype=np.int64))
@@ -137,10 +139,12 @@ def _plan_segment(prob, ranks, bound_seconds):
     # The listed order and the structural ones restricted to the segment,
     # evaluated in one call (the per-call overhead dominates on the many
     # small segments of real graphs).
-    rows = np.empty((1 + len(ORDER_NAMES), prob.k), dtype=np.int64)
+    names = ("default",) + ORDER_NAMES + (() if start_rank is None else ("start",))
+    rows = np.empty((len(names), prob.k), dtype=np.int64)
     rows[0] = np.arange(prob.k)
-    rows[1:] = np.argsort(ranks[:, prob.sub.nodes], axis=1, kind="stable")
-    names = ("default",) + ORDER_NAMES
+    rows[1:1 + len(ORDER_NAMES)] = np.argsort(ranks[:, prob.sub.nodes], axis=1, kind="stable")
+    if start_rank is not None:
+        rows[-1] = np.argsort(start_rank[prob.sub.nodes], kind="stable")
     candidates = dict(zip(names, rows))
     peaks = dict(zip(names, _heuristics.evaluate_orders(prob, rows).tolist()))
     for name, (rule, ties) in GREEDY_ORDERS.items():
@@ -149,7 +153,7 @@ def _plan_segment(prob, ranks, bound_seconds):
             tie_rank = np.empty(prob.k, dtype=np.int64)
             tie_rank[candidates[ties]] = np.arange(prob.k)
         candidates[name], peaks[name] = _heuristics.greedy(prob, rule, tie_rank)
-    best = min(HEURISTICS, key=lambda name: peaks[name])
+    best = min(HEURISTICS + names[1 + len(ORDER_NAMES):], key=lambda name: peaks[name])
     if prob.k <= SMALL_SEGMENT:
         # Branch and bound settles a segment this small in microseconds
         # (at most 2**16 executed sets); the stronger bounds and the parts
@@ -385,7 +389,7 @@ def _good_enough(lower, tolerance_bytes, tolerance_ratio):
 
 
 def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose=True,
-             tolerance_bytes=0, tolerance_ratio=0.0):
+             tolerance_bytes=0, tolerance_ratio=0.0, start_order=None):
     """Find the order of `graph`'s nodes with the lowest peak memory.
 
     Parameters
@@ -410,6 +414,11 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
         tolerance_ratio * lower bound) of the lower bound (default 0: search
         until proven or out of time); an int below 2**62 and a finite
         number >= 0. ``optimal`` still means proven.
+    start_order : sequence of node ids, optional
+        An order to start from (say, the best one an earlier call found):
+        one more first order, named "start", so the result is never worse
+        than it and the search continues from it. OrderError (a
+        ValueError) unless it is a valid order of `graph`.
 
     Raises TypeError or ValueError naming the argument on a bad argument.
 
@@ -436,6 +445,14 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
     # Keep a little of the time for cleaning up (freeing a large memo table).
     deadline = t0 + time_limit - min(CLEANUP_SHARE * time_limit, CLEANUP_MAX_SECONDS)
     n = graph.n_nodes
+    start_rank = None
+    if start_order is not None:
+        try:
+            start_order = check_order(graph, start_order)
+        except OrderError as e:
+            raise OrderError(f"schedule: start_order: {e}") from None
+        start_rank = np.empty(n, dtype=np.int64)
+        start_rank[start_order] = np.arange(n)
     tables = buffer_tables(graph)
     structural = structural_orders(graph, tables)
     ranks = np.empty((len(ORDER_NAMES), n), dtype=np.int64)
@@ -458,7 +475,7 @@ def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose
             # does not grow with the number of segments.
             nodes = np.arange(nodes[0], n, dtype=np.int64)
         prob = CoreProblem(subproblem(tables, nodes, done, live))
-        plans.append(_plan_segment(prob, ranks, BOUND_SHARE * remaining))
+        plans.append(_plan_segment(prob, ranks, BOUND_SHARE * remaining, start_rank))
         done[nodes] = True
         live = prob.pinned_bytes
         if nodes[-1] == n - 1:

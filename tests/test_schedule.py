@@ -415,3 +415,43 @@ def test_a_search_out_of_memory_returns_at_once():
     s = lowmem.schedule(g, time_limit=60, memory_limit=2**20)
     assert not s.stats["timed_out"] and s.stats["seconds"] < 30
     assert s.peak == lowmem.peak(g, s.order) <= min(s.heuristic_peaks.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(gs.graphs_with_order(max_nodes=9, min_nodes=1))
+def test_a_start_order_is_never_beaten_by_the_result(pair):
+    g, start = pair
+    s = lowmem.schedule(g, time_limit=0.0, start_order=start)
+    check_order(g, s.order)
+    assert s.peak == lowmem.peak(g, s.order)
+    assert s.peak <= lowmem.peak(g, start)
+    assert s.lower_bound <= bf.min_peak(g)
+
+
+def test_a_start_order_better_than_every_first_order_is_kept():
+    """On random 60-node graphs with no search time, the result is at most
+    the start order's peak, and it starts from the start order when that
+    order beats every heuristic (so it is reported as the first order)."""
+    kept = 0
+    for seed in range(12):
+        g = gs.random_graph(random.Random(seed), n_nodes=60)
+        best = lowmem.schedule(g, time_limit=2.0)
+        plain = lowmem.schedule(g, time_limit=0.0)
+        s = lowmem.schedule(g, time_limit=0.0, start_order=best.order)
+        assert s.peak <= best.peak
+        if best.peak < plain.peak:
+            kept += 1
+            assert s.stats["first_order_wins"].get("start", 0) >= 1
+    assert kept >= 1
+
+
+@pytest.mark.parametrize("bad", [[0], [1, 0, 2, 3], "x", [[0, 1]]])
+def test_an_invalid_start_order_is_an_order_error_naming_it(bad):
+    g = lowmem.Graph.from_dict({
+        "format": "lowmem-graph", "version": 1,
+        "variables": [{"size": 4} for _ in range(4)],
+        "nodes": [{"inputs": [], "outputs": [0]}] + [
+            {"inputs": [i], "outputs": [i + 1]} for i in range(3)],
+        "outputs": [3]})
+    with pytest.raises(lowmem.OrderError, match="start_order"):
+        lowmem.schedule(g, start_order=bad)
