@@ -5,6 +5,8 @@
     lowmem plan FILE.json [--order best|default] [--time-limit S]
                 [--max-input-bytes N] [--json]
     lowmem demo [--out DIR] [--time-limit S] [--model NAME] [--calls N]
+    lowmem cache [list] [--dir DIR] [--json]
+    lowmem cache clear [--dir DIR] [--older-than DAYS]
 
 Bad input (a missing or unreadable file, a file over the size cap, invalid
 JSON, an invalid graph, a bad option value) prints one line on stderr naming
@@ -20,7 +22,7 @@ import re
 import sys
 import time
 
-from ._units import format_bytes
+from ._units import format_bytes, human_bytes
 from ._graph import BYTES_LIMIT, DEFAULT_MAX_INPUT_BYTES, GraphError, _printable, load
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
@@ -108,6 +110,56 @@ Exit status: 0 when both modes give equal results; 1 when they differ;
 2 on bad input (a bad option value, an output directory that cannot be
 created) or when Theano cannot be imported, with one line on standard
 error naming the problem.
+"""
+
+_CACHE_DESCRIPTION = """\
+List or clear lowmem's plan cache. A function compiled with
+lowmem.theano.LowMemMode records the sizes of its variables on its first
+call and searches the order of its nodes with the lowest peak memory; the
+resulting plan is stored on disk, keyed by a hash of the optimised graph,
+so that compiling the same function again, in any process, runs the plan at
+once (no recording call, no search).
+
+Plans live in DIR, by default "lowmem-plans" in Theano's compile directory
+(theano.config.compiledir, under ~/.theano unless the base_compiledir or
+compiledir flags say otherwise): one JSON file per function, holding up to
+8 plans for different input shapes. Files are safe to delete at any time.
+To use another directory, give LowMemMode(cache_dir=DIR); to turn the cache
+off, LowMemMode(plan_cache=False).
+
+Actions: list (the default) and clear; 'lowmem cache ACTION --help' for
+their options.
+"""
+
+_CACHE_LIST_DESCRIPTION = """\
+List the plans in the plan cache of LowMemMode functions: per plan the
+function's name, its number of nodes, the peak memory of its planned order,
+whether that order is proven optimal, its age, the size of its file on disk
+and the first 12 hex digits of its key (its file is DIR/KEY.json), then a
+total. A missing DIR has no plans (not an error).
+"""
+
+_CACHE_LIST_EPILOG = """\
+With --json, one JSON list on standard output with one object per plan:
+  {"key", "name", "nodes", "peak", "optimal", "created", "bytes", "path"}
+with peak and bytes in bytes and created in seconds since the epoch. A file
+that cannot be read is listed with name "<unreadable>" ("<stale>" when an
+older lowmem wrote it) and null for what it lacks.
+
+Exit status: 0 on success; 2 when DIR is not a directory or cannot be read,
+with one line on standard error.
+"""
+
+_CACHE_CLEAR_DESCRIPTION = """\
+Remove plan files from the plan cache of LowMemMode functions: all of them,
+or with --older-than those whose newest plan is older than DAYS days. The
+functions are planned again (one recording call and a search) the next time
+they are compiled. Prints how many files were removed.
+"""
+
+_CACHE_CLEAR_EPILOG = """\
+Exit status: 0 on success; 2 on a bad --older-than, or when DIR is not a
+directory or cannot be read, with one line on standard error.
 """
 
 
@@ -199,6 +251,38 @@ def _build_parser():
                            "(default 3; the second is measured)")
     demo.add_argument("--no-plot", action="store_true", help="do not write the plot")
     demo.set_defaults(run=_cmd_demo)
+
+    cache = commands.add_parser(
+        "cache",
+        help="list or clear the plans LowMemMode stores on disk",
+        description=_CACHE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cache.set_defaults(run=_cmd_cache, dir=None, json=False, older_than=None)
+    actions = cache.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    listing = actions.add_parser(
+        "list",
+        help="list the stored plans (the default action)",
+        description=_CACHE_LIST_DESCRIPTION,
+        epilog=_CACHE_LIST_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    clearing = actions.add_parser(
+        "clear",
+        help="remove stored plans",
+        description=_CACHE_CLEAR_DESCRIPTION,
+        epilog=_CACHE_CLEAR_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for action in (listing, clearing):
+        action.add_argument("--dir", metavar="DIR",
+                            help="the plan directory (default: lowmem-plans in Theano's "
+                                 "compile directory, which imports Theano to find it)")
+    listing.add_argument("--json", action="store_true",
+                         help="print one JSON list of plans instead of the table")
+    clearing.add_argument("--older-than", metavar="DAYS",
+                          help="remove only the files whose newest plan is older than DAYS "
+                               "days (a number >= 0, fractions allowed)")
     return parser
 
 
@@ -402,6 +486,106 @@ def _cmd_demo(args, out):
         raise _BadInput(f"cannot import Theano: {e}") from None
     return run_demo(out_dir=args.out, time_limit=time_limit, model=args.model,
                     calls=int(calls), plot=not args.no_plot, stdout=out)
+
+
+def _plan_cache_module():
+    """lowmem.theano._cache, loaded without running lowmem.theano's
+    __init__ (which imports Theano): listing or clearing a given --dir needs
+    only the file format. Registered under its own name, so that importing
+    lowmem.theano later uses this same module."""
+    name = "lowmem.theano._cache"
+    module = sys.modules.get(name)
+    if module is None:
+        import importlib.util
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "theano", "_cache.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return module
+
+
+def _age(seconds):
+    """'12 s', '3 min', '2 h', '5 d' (rounded down; a future time is 0 s)."""
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size * (2 if unit != "min" else 1):
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def _cache_table(records, directory, now):
+    """The `lowmem cache list` table, newest plan first, and a total line."""
+    def cut(text, limit=40):
+        text = _printable(text)
+        return text if len(text) <= limit else text[:limit - 3] + "..."
+
+    header = ("function", "nodes", "peak", "proven", "age", "size", "key")
+    rows = [header]
+    for r in sorted(records, key=lambda r: (-r["created"], r["key"])):
+        known = r["nodes"] is not None
+        rows.append((cut(r["name"]),
+                     f"{r['nodes']:,}" if known else "-",
+                     human_bytes(r["peak"]) if known else "-",
+                     ("yes" if r["optimal"] else "no") if known else "-",
+                     _age(now - r["created"]),
+                     human_bytes(r["bytes"]),
+                     r["key"][:12]))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    right = {1, 2, 5}               # numbers right-aligned
+    lines = ["  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                       for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+             for row in rows]
+    files = {r["path"]: r["bytes"] for r in records}
+    plans = len(records)
+    lines.append(f"{plans:,} plan{'s' if plans != 1 else ''} in {len(files):,} "
+                 f"file{'s' if len(files) != 1 else ''}, {format_bytes(sum(files.values()))} "
+                 f"on disk, in {_printable(directory)}")
+    return "\n".join(lines)
+
+
+def _cmd_cache(args, out):
+    older_than = days = None
+    if args.older_than is not None:
+        days = _number(args.older_than, "--older-than", 0)
+        if not math.isfinite(days):         # 'inf', or 1e999 read as inf
+            raise _BadInput(f"--older-than must be a finite number of days, "
+                            f"got {_clip(args.older_than)}")
+        older_than = days * 86400.0
+    module = _plan_cache_module()
+    directory = args.dir
+    if directory is None:
+        try:
+            directory = module.default_directory()
+        except ImportError as e:
+            raise _BadInput(f"cannot import Theano to find the plan directory "
+                            f"(give --dir): {e}") from None
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise _BadInput(f"--dir: {_printable(directory)} is not a directory")
+    cache = module.PlanCache(directory)
+    try:
+        if args.action == "clear":                   # else list (also with no action)
+            removed = cache.clear(older_than=older_than)
+            older = (f" older than {days:g} day{'s' if days != 1 else ''}"
+                     if days is not None else "")
+            _emit(f"removed {removed:,} plan file{'s' if removed != 1 else ''}{older} "
+                  f"from {_printable(directory)}", out)
+            return EXIT_OK
+        records = cache.entries()
+    except OSError as e:
+        raise _BadInput(f"--dir: cannot read {_printable(directory)}: "
+                        f"{e.strerror or e}") from None
+    if args.json:
+        print(json.dumps(records), file=out)
+    elif not records:
+        _emit(f"no plans in {_printable(directory)}", out)
+    else:
+        _emit(_cache_table(records, directory, time.time()), out)
+    return EXIT_OK
 
 
 def main(argv=None):
