@@ -1,5 +1,6 @@
 """Test configuration: import lowmem from this checkout, shared helpers on
-path, one Theano compile cache per pytest-xdist worker.
+path, one Theano compile cache per pytest-xdist worker, an empty plan cache
+per Theano test.
 
 `python -m pytest` and `make test` (editable install) both find the package
 already; plain `pytest` from another directory needs the repository root on
@@ -44,3 +45,37 @@ def _worker_compiledir():
 
 
 _worker_compiledir()
+
+
+import pytest  # noqa: E402
+
+# The plan-cache directory LowMemMode uses by default during Theano tests.
+_plan_dir = [None]
+
+
+def _theano_test(request):
+    return os.path.basename(str(request.node.fspath)).startswith("test_theano")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _module_plan_cache(request, tmp_path_factory):
+    """Theano tests start from empty plan caches: plans cached by an
+    earlier test (or run, in the worker's compile directory) would spare a
+    later test the recording call and search it means to exercise. One
+    directory per module for module-scoped fixtures (autouse fixtures of a
+    scope are set up before the others of that scope), then one per test."""
+    if not _theano_test(request):
+        yield
+        return
+    from lowmem.theano import _cache
+    saved = _cache.default_directory
+    _plan_dir[0] = str(tmp_path_factory.mktemp("lowmem-plans"))
+    _cache.default_directory = lambda: _plan_dir[0]
+    yield
+    _cache.default_directory = saved
+
+
+@pytest.fixture(autouse=True)
+def _fresh_plan_cache(request, tmp_path):
+    if _theano_test(request):
+        _plan_dir[0] = str(tmp_path / "lowmem-plans")

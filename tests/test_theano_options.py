@@ -44,7 +44,8 @@ def test_mode_refuses_options_and_a_linker_together():
 
 
 GOOD = dict(time_limit=0.25, memory_limit=2**21, tolerance_bytes=0, tolerance_ratio=0.5,
-            share_storage=False, keep_bytes=0, keep_allowance=0, name="f", c_thunks=True)
+            share_storage=False, keep_bytes=0, keep_allowance=0, name="f", c_thunks=True,
+            plan_cache=False, cache_dir="/tmp/plans")
 
 BAD = [  # (option, value, exception, what the message says)
     ("time_limit", "1", TypeError, "number of seconds"),
@@ -70,6 +71,10 @@ BAD = [  # (option, value, exception, what the message says)
     ("example_inputs", 5, TypeError, "list of values"),
     ("example_inputs", "x", TypeError, "list of values"),
     ("c_thunks", "yes", TypeError, "True or False"),
+    ("plan_cache", 1, TypeError, "True or False"),
+    ("plan_cache", None, TypeError, "True or False"),
+    ("cache_dir", 3, TypeError, "a path or None"),
+    ("cache_dir", "", ValueError, "non-empty path"),
 ]
 
 

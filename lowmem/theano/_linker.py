@@ -28,6 +28,7 @@ the linker builds Theano's own Stack VM instead, as Theano's VM_Linker
 does, so the profiler's figures keep their meaning.
 """
 
+import json
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from theano.gof.vm import VM, VM_Linker
 
 from .. import _scheduler as scheduler
 from ._allocations import AllocationCounter
-from . import _sharing
+from . import _cache, _sharing, _stored_plans
 from ._options import make_options
 from ._shape_classes import fixed_inputs, shape_classes
 from ._shapes import shapes_from_examples, sizes_from_shapes
@@ -56,6 +57,11 @@ WORKSPACE_NOISE_BYTES = 4096
 # 0.1 s found the same peaks as 1 s on all 16 models, and heuristics alone
 # on 15.
 AUTO_TIME_SHARE, AUTO_TIME_MIN, AUTO_TIME_MAX = 0.10, 0.02, 1.0
+# A cached order whose search ran out of time is searched further when a
+# later process compiles the function: for this share of the compile time
+# (so that a cached compile stays within a few percent of the default
+# mode's), until the searches of all processes add up to this many seconds.
+CONTINUE_SHARE, CONTINUE_MAX_SECONDS = 0.03, 30.0
 
 
 @dataclass
@@ -70,6 +76,9 @@ class Plan:
     workspace_measured: bool
     notes: list = field(default_factory=list)
     storage: object = None      # sharing.Sharing applied to the order, or None
+    copies: set = field(default_factory=set)   # (node, output) declared views that copied
+    source: str = "recorded"    # where sizes came from: "recorded", "examples" or "cache"
+    cache_key: str = None       # its plan-cache key, when cached
 
     @property
     def call_peak(self):
@@ -141,6 +150,9 @@ class LowMemVM(VM):
         _vm.mark_computed(compute_map)
         self.plan = None
         self.plan_error = None      # why there is no plan, if scheduling failed
+        self.cache = None           # _cache.PlanCache, when plans are cached
+        self.cache_key = None
+        self.cached_variants = []   # entries stored under cache_key
         self.compile_seconds = 0.0  # set by the linker once the thunks are made
         self.recorded = False
         self.storage_actions = None  # per step (cells to empty, hand-offs, checks), when sharing
@@ -212,8 +224,9 @@ class LowMemVM(VM):
         for cell in self.pre_call_clear:
             cell[0] = None
         if not self.recorded:
-            self._record_and_plan()
-            return
+            if not (self.cached_variants and self._plan_from_cache()):
+                self._record_and_plan()
+                return
         if self.storage_actions is None:
             self._run(self._program)
             return
@@ -323,9 +336,11 @@ class LowMemVM(VM):
         return sizes, shapes, workspace, copies
 
     def _record_and_plan(self):
+        signature = self._input_signature() if self.cache is not None else None
         t0 = time.perf_counter()
         sizes, shapes, workspace, copies = self._record()
-        self.plan_with(sizes, shapes, workspace, True, time.perf_counter() - t0, copies)
+        self.plan_with(sizes, shapes, workspace, True, time.perf_counter() - t0, copies,
+                       signature)
 
     def search_seconds(self):
         """The scheduler's time limit: the linker's, or with "auto" (None) a
@@ -334,9 +349,12 @@ class LowMemVM(VM):
             return self.linker.options.time_limit
         return min(AUTO_TIME_MAX, max(AUTO_TIME_MIN, AUTO_TIME_SHARE * self.compile_seconds))
 
-    def plan_with(self, sizes, shapes, workspace, measured, record_seconds, copies=()):
-        """Schedule with these sizes and run in that order from now on.
-        On failure, warn and keep Theano's toposort order."""
+    def plan_with(self, sizes, shapes, workspace, measured, record_seconds, copies=(),
+                  signature=None):
+        """Schedule with these sizes and run in that order from now on;
+        store the plan in the plan cache if `signature` (of the recorded
+        inputs) is given and the cache is on. On failure, warn and keep
+        Theano's toposort order."""
         t1 = time.perf_counter()
         self.recorded = True
         options = self.linker.options
@@ -353,19 +371,82 @@ class LowMemVM(VM):
             warnings.warn(f"lowmem could not schedule this function ({self.plan_error}); "
                           "it runs in Theano's toposort order", stacklevel=3)
             return
+        self._adopt(translation, result, record_seconds, measured, set(copies), t1,
+                    "recorded" if measured else "examples")
+        if signature is not None and self.cache is not None:
+            self._store(signature, result.stats["seconds"])
+
+    def _adopt(self, translation, result, record_seconds, measured, copies, t1, source):
+        """Run in `result`'s order from now on, with its storage plan."""
         thunk_of = dict(zip(self.nodes, self.thunks))
         order = [translation.nodes[i] for i in result.order]
         self._set_order(order, [thunk_of[n] for n in order])
         self.plan = Plan(translation, result, order, clear_lists(self.fgraph, order),
-                         record_seconds, time.perf_counter() - t1, measured)
-        if options.share_storage:
+                         record_seconds, time.perf_counter() - t1, measured, copies=copies,
+                         source=source, cache_key=self.cache_key)
+        if self.linker.options.share_storage:
             try:
                 self._share(translation, result.order)
             except Exception as e:      # the order stands; storage is not shared
                 self.plan.notes.append(f"storage not shared: {type(e).__name__}: {e}")
                 warnings.warn(f"lowmem could not plan storage sharing for this function "
-                              f"({type(e).__name__}: {e}); it runs without it", stacklevel=3)
+                              f"({type(e).__name__}: {e}); it runs without it", stacklevel=4)
             self.plan.schedule_seconds = time.perf_counter() - t1
+
+    # ---------------------------------------------------------- plan cache
+    def _input_signature(self):
+        values = [self.storage_map[v][0] for v in self.fgraph.inputs]
+        # As it reads back from JSON (tuples become lists), to compare.
+        return json.loads(json.dumps(_cache.input_signature(values)))
+
+    def _plan_from_cache(self):
+        """Plan from a stored entry for this call's input signature, if
+        there is one that fits; True if planned. An unproven order whose
+        search ran out of time is searched further from where it stopped
+        (CONTINUE_SHARE of the compile time, or the time_limit option),
+        and stored again."""
+        signature = self._input_signature()
+        entry = next((e for e in self.cached_variants if e.get("signature") == signature),
+                     None)
+        if entry is None:
+            return False
+        t1 = time.perf_counter()
+        options = self.linker.options
+        name = options.name or "theano-function"
+        try:
+            translation, result, copies = _stored_plans.unpack(entry, self.fgraph, name)
+        except ValueError as e:
+            warnings.warn(f"lowmem: a cached plan of {name} does not fit it ({e}); "
+                          "it is planned again", _cache.PlanCacheWarning, stacklevel=4)
+            return False
+        self.recorded = True
+        searched = float(entry.get("search_seconds", 0.0))
+        store = False
+        if not result.optimal and result.stats.get("timed_out") \
+                and searched < CONTINUE_MAX_SECONDS:
+            limit = options.time_limit if options.time_limit is not None \
+                else CONTINUE_SHARE * self.compile_seconds
+            try:
+                result = scheduler.schedule(translation.graph, time_limit=limit,
+                                            memory_limit=options.memory_limit,
+                                            tolerance_bytes=options.tolerance_bytes,
+                                            tolerance_ratio=options.tolerance_ratio,
+                                            start_order=result.order)
+                searched += result.stats["seconds"]
+                store = True
+            except Exception as e:      # keep the stored order
+                self.plan_error = f"{type(e).__name__}: {e}"
+        self._adopt(translation, result, 0.0, bool(entry.get("workspace_measured")), copies,
+                    t1, "cache")
+        if store:
+            self._store(signature, searched)
+        return True
+
+    def _store(self, signature, search_seconds):
+        options = self.linker.options
+        entry = _stored_plans.pack(self.plan, signature, options.name or "theano-function",
+                                   search_seconds)
+        self.cache.store(self.cache_key, entry)
 
 
 def _plan_from_examples(linker, vm, input_storage):
@@ -391,13 +472,30 @@ def _plan_from_examples(linker, vm, input_storage):
     vm.plan_with(sizes_from_shapes(shapes), shapes, {}, False, time.perf_counter() - t0)
 
 
+def _open_cache(linker, vm, order):
+    """Give `vm` its plan cache, key and stored entries (none if the graph
+    has no stable key, or on any failure: with a warning, uncached)."""
+    try:
+        key = _cache.function_key(linker.fgraph, order)
+        if key is None:
+            return
+        directory = linker.options.cache_dir or _cache.default_directory()
+        vm.cache, vm.cache_key = _cache.PlanCache(directory), key
+        vm.cached_variants = vm.cache.load(key)
+    except Exception as e:
+        vm.cache = vm.cache_key = None
+        warnings.warn(f"lowmem: the plan cache is off for this function "
+                      f"({type(e).__name__}: {e})", stacklevel=5)
+
+
 class LowMemLinker(VM_Linker):
     """VM_Linker whose VM runs C thunks in lowmem's minimum-peak order.
 
     Takes a :class:`~lowmem.theano.LowMemOptions` (`options`) and/or its
     fields as keywords (time_limit, memory_limit, tolerance_bytes,
     tolerance_ratio, share_storage, keep_bytes, keep_allowance, name,
-    example_inputs, c_thunks; see LowMemOptions); an unknown keyword raises
+    example_inputs, c_thunks, plan_cache, cache_dir; see LowMemOptions); an
+    unknown keyword raises
     TypeError. The options are read when the function is planned (on its
     first call, or at compile time with example_inputs).
     """
@@ -464,6 +562,8 @@ class LowMemLinker(VM_Linker):
         vm.compile_seconds = time.perf_counter() - started if started else 0.0
         if self.options.example_inputs is not None:
             _plan_from_examples(self, vm, input_storage)
+        elif self.options.plan_cache:
+            _open_cache(self, vm, order)
         return (vm,
                 [link.Container(var, cell) for var, cell in zip(fgraph.inputs, input_storage)],
                 [link.Container(var, cell, True)

@@ -160,7 +160,7 @@ def measure_call(f, *args, **kwargs):
     allocation, ~2x slower) plus one ``gc.collect()``.
     """
     vm = _lowmem_vm(f)
-    if vm is not None and not vm.recorded:
+    if vm is not None and not vm.recorded and not vm.cached_variants:
         warnings.warn("measure_call on the first call of a LowMemMode function: that call "
                       "records sizes and runs in toposort order, not the planned one; call the "
                       "function once before measuring it",

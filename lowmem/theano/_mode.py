@@ -34,7 +34,8 @@ class LowMemMode(Mode):
         Apply a storage plan: an array whose variable is dead is handed to
         a later variable of the same dtype and symbolic shape, whose op
         writes into it instead of allocating (lowmem.theano._sharing).
-    keep_bytes, keep_allowance, name, example_inputs, c_thunks : see
+    keep_bytes, keep_allowance, name, example_inputs, c_thunks, plan_cache,
+    cache_dir : see
         LowMemOptions.
 
     optimizer : Theano optimizer or name, default Theano's configured one.

@@ -10,6 +10,7 @@ hands that object on to the linker of each new function unchanged.
 
 import difflib
 import math
+import os
 import numbers
 from dataclasses import dataclass, field, fields, replace
 
@@ -59,6 +60,14 @@ class LowMemOptions:
     c_thunks : bool or None
         Theano's VM_Linker option: C implementations (None: when a C
         compiler is configured).
+    plan_cache : bool
+        Keep each function's plan on disk (lowmem.theano._cache), so that
+        compiling the same function again, in any process, plans it
+        without a recording call or a search (default on; ``lowmem cache``
+        lists and clears the plans).
+    cache_dir : str or None
+        Where plans are kept (None: ``lowmem-plans`` in Theano's compile
+        directory, ``theano.config.compiledir``).
     """
     time_limit: float | None = None
     memory_limit: int = scheduler.DEFAULT_MEMORY_LIMIT
@@ -71,6 +80,8 @@ class LowMemOptions:
     # Arrays compare elementwise: leave them out of equality, hashing, repr.
     example_inputs: tuple | None = field(default=None, compare=False, repr=False)
     c_thunks: bool | None = None
+    plan_cache: bool = True
+    cache_dir: str | None = None
 
     def __post_init__(self):
         def put(name, value):       # normalise a field of the frozen instance
@@ -84,6 +95,14 @@ class LowMemOptions:
         put("keep_bytes", _integer("keep_bytes", self.keep_bytes, 0))
         put("keep_allowance", _integer("keep_allowance", self.keep_allowance, 0))
         _boolean("share_storage", self.share_storage)
+        _boolean("plan_cache", self.plan_cache)
+        if self.cache_dir is not None:
+            if not isinstance(self.cache_dir, (str, os.PathLike)):
+                raise TypeError(f"LowMemOptions: cache_dir must be a path or None, "
+                                f"got {type(self.cache_dir).__name__}")
+            put("cache_dir", os.fspath(self.cache_dir))
+            if not self.cache_dir:
+                raise ValueError("LowMemOptions: cache_dir must be a non-empty path")
         if self.c_thunks is not None:
             _boolean("c_thunks", self.c_thunks)
         if self.name is not None and not isinstance(self.name, str):

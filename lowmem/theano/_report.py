@@ -128,6 +128,8 @@ class Report:
     plot: object = None
     notes: list = field(default_factory=list)
     show_steps: int = DEFAULT_STEPS
+    source: str = "recorded"        # where the plan came from (_linker.Plan.source)
+    cache_key: str = None
     storage: dict = None        # storage sharing figures (see storage_text), None when off
 
     def __str__(self):
@@ -180,9 +182,15 @@ class Report:
         ws = (f"workspace measured: {format_bytes(self.total_workspace)} in all"
               if self.workspace_measured else
               "workspace NOT measured (planned from example inputs): counted as 0")
-        lines.append(f"search {_seconds(self.search_seconds)} (planning "
-                     f"{_seconds(self.schedule_seconds)} in all), recording call "
-                     f"{_seconds(self.record_seconds)}; {ws}")
+        if self.source == "cache":
+            lines.append(f"plan loaded from the plan cache (key {self.cache_key[:12]}): no "
+                         f"recording call; planning {_seconds(self.schedule_seconds)}; {ws}")
+        else:
+            lines.append(f"search {_seconds(self.search_seconds)} (planning "
+                         f"{_seconds(self.schedule_seconds)} in all), recording call "
+                         f"{_seconds(self.record_seconds)}; {ws}"
+                         + (f"; stored in the plan cache (key {self.cache_key[:12]})"
+                            if self.cache_key else ""))
         if self.storage:
             lines.append(self.storage_text())
         for note in self.notes:
@@ -328,7 +336,8 @@ def report(f, plot=None, steps=DEFAULT_STEPS):
         total_workspace=int(np.sum(graph.node_workspace)),
         heuristic_peaks=dict(sched.heuristic_peaks), steps=steps_, peak_step=peak_step,
         peak_buffers=peak_buffers, largest_workspace=largest_ws, timelines=timelines,
-        notes=notes, show_steps=steps, storage=storage)
+        notes=notes, show_steps=steps, storage=storage,
+        source=getattr(plan, "source", "recorded"), cache_key=getattr(plan, "cache_key", None))
     if plot is not None:
         write_plot(r, plot)
         r.plot = plot

@@ -58,6 +58,30 @@ def _aliases(node, copies=()):
     return out
 
 
+def variable_listing(fgraph, nodes):
+    """(variables, index): the Theano variables by lowmem variable id --
+    graph inputs, then each node's inputs and outputs as `nodes`
+    (``fgraph.toposort()``) first meets them, then graph outputs -- and
+    the id of each. O(nodes + edges)."""
+    index, variables = {}, []
+
+    def add(var):
+        if var not in index:
+            index[var] = len(variables)
+            variables.append(var)
+
+    for var in fgraph.inputs:
+        add(var)
+    for node in nodes:
+        for var in node.inputs:
+            add(var)
+        for var in node.outputs:
+            add(var)
+    for var in fgraph.outputs:
+        add(var)
+    return variables, index
+
+
 def graph_from_fgraph(fgraph, sizes, shapes=None, workspace=None, name="theano-function",
                       copies=()):
     """Build the lowmem Graph of `fgraph`.
@@ -81,23 +105,14 @@ def graph_from_fgraph(fgraph, sizes, shapes=None, workspace=None, name="theano-f
     shapes = shapes or {}
     workspace = workspace or {}
     nodes = list(fgraph.toposort())
-    index, variables = {}, []
-
-    def vid(var):
-        if var not in index:
-            index[var] = len(variables)
-            variables.append(var)
-        return index[var]
-
-    for var in fgraph.inputs:
-        vid(var)
+    variables, index = variable_listing(fgraph, nodes)
     node_of = {}
     lowmem_nodes = []
     for n, node in enumerate(nodes):
         node_of[node] = n
         entry = {"name": f"{node.op}",
-                 "inputs": [vid(v) for v in node.inputs],
-                 "outputs": [vid(v) for v in node.outputs]}
+                 "inputs": [index[v] for v in node.inputs],
+                 "outputs": [index[v] for v in node.outputs]}
         aliases = _aliases(node, copies)
         if aliases:
             entry["aliases"] = aliases
@@ -105,8 +120,6 @@ def graph_from_fgraph(fgraph, sizes, shapes=None, workspace=None, name="theano-f
         if ws:
             entry["workspace"] = ws
         lowmem_nodes.append(entry)
-    for var in fgraph.outputs:
-        vid(var)
 
     lowmem_vars = []
     for var in variables:

@@ -19,10 +19,14 @@ except in lazy ops such as ``ifelse``, which must find their inputs
 computed).
 
 Why our own loop rather than Theano's C VM with the order imposed as
-extra prerequisites: the C VM can empty cells, but not hand arrays from
-one cell to another, so storage sharing would be lost, and it evaluates
-prerequisites by recursion, so a chain over the whole order recurses as
-deep as the graph is long.
+extra prerequisites (each node depending on the one before it): measured
+on the 16 zoo functions (2026-12-02), that route does follow the order,
+matches the model and runs at the C VM's speed, but (1) the C VM can only
+empty cells, not hand arrays from one cell to another, so storage sharing
+would be lost; (2) it evaluates prerequisites by recursion in C, so a
+chain over the order recurses as deep as the graph is long: with the
+default 8 MiB stack, calls crashed (SIGSEGV) on graphs of 60,000 nodes and
+ran at 40,000; (3) it keeps outputs nobody reads until the call ends.
 
 Validation happens once, in :class:`StepProgram`'s constructor (cells
 must be one-element lists, slots in range); the loop then only touches

@@ -1,0 +1,98 @@
+"""A LowMemVM's plan as a plan-cache entry (lowmem.theano._cache), and back.
+
+An entry holds what the plan was made from and what the search found:
+the sizes, shapes and workspace the recording call measured (by lowmem
+variable and node id: the numbering of _translate.variable_listing, which
+the cache key pins down), the ops seen copying where they declare a view,
+the order, its peak and lower bound, whether it is proven, the search's
+statistics and the seconds spent on it over every process. The storage
+plan is not stored: it follows from the order and the sizes
+(_sharing.plan_sharing, milliseconds) and also depends on which ops this
+process has seen writing into a handed array, which starts afresh.
+
+Loading rebuilds the Translation and the Schedule and checks the order
+against the graph with the compiled evaluator: an order that is not an
+order of this graph, or whose peak is not the stored one, makes the entry
+stale (ValueError), and the function is recorded and planned as usual.
+"""
+
+import numpy as np
+
+from .. import _scheduler as scheduler
+from ._translate import graph_from_fgraph, variable_listing
+
+# Statistics kept in an entry: numbers, strings and flat dicts of them.
+_STAT_TYPES = (bool, int, float, str)
+
+
+def _json_stats(stats):
+    out = {}
+    for name, value in stats.items():
+        if isinstance(value, (np.integer, np.floating, np.bool_)):
+            value = value.item()
+        if isinstance(value, _STAT_TYPES):
+            out[name] = value
+        elif isinstance(value, dict) and all(isinstance(v, _STAT_TYPES + (np.integer,))
+                                             for v in value.values()):
+            out[name] = {str(k): (v.item() if isinstance(v, np.integer) else v)
+                         for k, v in value.items()}
+    return out
+
+
+def pack(plan, signature, name, search_seconds):
+    """The cache entry of `plan` (a _linker.Plan), planned for inputs of
+    `signature` (_cache.input_signature); `search_seconds`: the seconds
+    searched for this order in every process so far."""
+    translation, result = plan.translation, plan.schedule
+    graph = translation.graph
+    shapes = [None if s is None else [int(d) for d in s] for s in graph.var_shapes]
+    return {
+        "signature": signature,
+        "name": name,
+        "nodes": int(graph.n_nodes),
+        "order": [int(n) for n in result.order],
+        "peak": int(result.peak),
+        "lower_bound": int(result.lower_bound),
+        "optimal": bool(result.optimal),
+        "default_peak": int(result.default_peak),
+        "heuristic_peaks": {k: int(v) for k, v in result.heuristic_peaks.items()},
+        "stats": _json_stats(result.stats),
+        "sizes": [int(s) for s in graph.var_size],
+        "shapes": shapes,
+        "workspace": [[int(n), int(w)] for n, w in enumerate(graph.node_workspace) if w],
+        "copies": sorted([translation.nodes.index(node), int(pos)]
+                         for node, pos in plan.copies),
+        "workspace_measured": bool(plan.workspace_measured),
+        "record_seconds": float(plan.record_seconds),
+        "search_seconds": float(search_seconds),
+    }
+
+
+def unpack(entry, fgraph, name):
+    """(translation, schedule) of a stored entry for `fgraph`; ValueError
+    when the entry does not fit this graph (see the module docstring)."""
+    nodes = list(fgraph.toposort())
+    variables, _ = variable_listing(fgraph, nodes)
+    try:
+        sizes_list, shapes_list = entry["sizes"], entry["shapes"]
+        if len(sizes_list) != len(variables) or len(shapes_list) != len(variables) \
+                or entry["nodes"] != len(nodes):
+            raise ValueError("the entry is for a graph of another size")
+        sizes = {var: int(s) for var, s in zip(variables, sizes_list) if s}
+        shapes = {var: tuple(s) for var, s in zip(variables, shapes_list) if s is not None}
+        workspace = {nodes[n]: int(w) for n, w in entry["workspace"]}
+        copies = {(nodes[n], int(pos)) for n, pos in entry["copies"]}
+        translation = graph_from_fgraph(fgraph, sizes, shapes, workspace, name=name,
+                                        copies=copies)
+        order = np.asarray(entry["order"], dtype=np.int64)
+        peak = scheduler.core_peak(translation.graph, order)
+    except (KeyError, TypeError, IndexError, OverflowError) as e:
+        raise ValueError(f"a malformed entry ({type(e).__name__}: {e})") from None
+    if peak != entry["peak"]:
+        raise ValueError(f"its order peaks at {peak} bytes here, not the stored "
+                         f"{entry['peak']}")
+    result = scheduler.Schedule(
+        order=order, peak=int(peak), lower_bound=min(int(entry["lower_bound"]), int(peak)),
+        optimal=bool(entry["optimal"]), default_peak=int(entry["default_peak"]),
+        heuristic_peaks=dict(entry["heuristic_peaks"]), stats=dict(entry["stats"]))
+    return translation, result, copies
