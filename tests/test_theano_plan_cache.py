@@ -159,9 +159,10 @@ def test_an_entry_that_does_not_fit_is_refused_and_replaced(tmp_path):
     def lie(doc):
         _variants(doc)[0]["peak"] += 1000
     _rewrite(tmp_path, lie)
-    g, _ = build(tmp_path)
-    with pytest.warns(_cache.PlanCacheWarning, match="does not fit"):
+    with pytest.warns(_cache.PlanCacheWarning, match="does not fit") as caught:
+        g, _ = build(tmp_path)      # found at compile time
         g(*data())
+    assert len([w for w in caught if issubclass(w.category, _cache.PlanCacheWarning)]) == 1
     assert g.fn.plan.source == "recorded" and g.fn.plan.schedule.peak == true_peak
     h, _ = build(tmp_path)
     with warnings.catch_warnings():
@@ -178,8 +179,8 @@ def test_an_order_that_is_not_an_order_is_refused(tmp_path):
         order = _variants(doc)[0]["order"]
         order[0], order[-1] = order[-1], order[0]
     _rewrite(tmp_path, swap)
-    g, _ = build(tmp_path)
     with pytest.warns(_cache.PlanCacheWarning, match="does not fit"):
+        g, _ = build(tmp_path)
         r = g(*data())
     assert np.isfinite(r) and g.fn.plan.source == "recorded"
 
@@ -269,3 +270,24 @@ def test_the_report_says_where_the_plan_came_from(tmp_path):
     g(*data())
     text = str(lt.report(g))
     assert "loaded from the plan cache" in text and g.fn.cache_key[:12] in text
+
+
+def test_the_plan_is_prepared_at_compile_time_and_checked_on_the_first_call(tmp_path):
+    warm, _ = build(tmp_path)
+    warm(*data(batch=32))
+    f, _ = build(tmp_path)
+    assert f.fn.plan is not None and f.fn.plan.source == "cache"    # before any call
+    assert not f.fn.recorded
+    f(*data(batch=32))
+    assert f.fn.recorded and f.fn.plan.source == "cache"
+    # prepared for batch 32, called with batch 5: recorded and planned afresh
+    g, params_g = build(tmp_path)
+    assert g.fn.plan.source == "cache"
+    (x, y), (loss, _), updates, params_d = mlp_train(n_in=64, n_hidden=128, n_out=10)
+    fd = theano.function([x, y], loss, updates=updates)
+    for a, b in zip(params_g, params_d):
+        b.set_value(a.get_value())
+    assert_same(g(*data(batch=5)), fd(*data(batch=5)))
+    assert g.fn.plan.source == "recorded"
+    assert g.fn.plan.translation.graph.var_size.sum() < warm.fn.plan.translation.graph.var_size.sum()
+    assert_same(g(*data(batch=5, seed=2)), fd(*data(batch=5, seed=2)))

@@ -153,6 +153,7 @@ class LowMemVM(VM):
         self.cache = None           # _cache.PlanCache, when plans are cached
         self.cache_key = None
         self.cached_variants = []   # entries stored under cache_key
+        self._prepared = None       # signature of the stored plan adopted at compile time
         self.compile_seconds = 0.0  # set by the linker once the thunks are made
         self.recorded = False
         self.storage_actions = None  # per step (cells to empty, hand-offs, checks), when sharing
@@ -224,7 +225,7 @@ class LowMemVM(VM):
         for cell in self.pre_call_clear:
             cell[0] = None
         if not self.recorded:
-            if not (self.cached_variants and self._plan_from_cache()):
+            if not (self.cached_variants and self._plan_for_first_call()):
                 self._record_and_plan()
                 return
         if self.storage_actions is None:
@@ -399,27 +400,54 @@ class LowMemVM(VM):
         # As it reads back from JSON (tuples become lists), to compare.
         return json.loads(json.dumps(_cache.input_signature(values)))
 
-    def _plan_from_cache(self):
-        """Plan from a stored entry for this call's input signature, if
-        there is one that fits; True if planned. An unproven order whose
+    def prepare_from_cache(self):
+        """At compile time: adopt the newest stored plan whose signature
+        agrees with the inputs whose values are known now (shared
+        variables), so that the first call only has to check the rest of
+        its signature. The translation, storage plan and loop are built
+        here, where the compile's own cost dwarfs them, not in that call."""
+        known = self._input_signature()
+        fits = [e for e in self.cached_variants
+                if isinstance(e.get("signature"), list) and len(e["signature"]) == len(known)
+                and all(k is None or k == s for k, s in zip(known, e["signature"]))]
+        if fits:
+            entry = max(fits, key=lambda e: e.get("created", 0.0))
+            if self._plan_from_entry(entry):
+                self._prepared = entry["signature"]
+
+    def _plan_for_first_call(self):
+        """Before the first call: True when a stored plan fits its inputs
+        (the one prepared at compile time, or another variant, adopted
+        now); False when the call must record and plan."""
+        signature = self._input_signature()
+        if self._prepared is not None:
+            if self._prepared == signature:
+                self.recorded = True
+                return True
+            self._prepared = None       # planned for other inputs: start afresh
+        entry = next((e for e in self.cached_variants if e.get("signature") == signature),
+                     None)
+        if entry is None or not self._plan_from_entry(entry):
+            return False
+        self.recorded = True
+        return True
+
+    def _plan_from_entry(self, entry):
+        """Adopt a stored entry's plan; True if it fits this graph (else
+        warn and leave the function to record). An unproven order whose
         search ran out of time is searched further from where it stopped
         (CONTINUE_SHARE of the compile time, or the time_limit option),
         and stored again."""
-        signature = self._input_signature()
-        entry = next((e for e in self.cached_variants if e.get("signature") == signature),
-                     None)
-        if entry is None:
-            return False
         t1 = time.perf_counter()
         options = self.linker.options
         name = options.name or "theano-function"
         try:
             translation, result, copies = _stored_plans.unpack(entry, self.fgraph, name)
         except ValueError as e:
+            self.cached_variants = [v for v in self.cached_variants if v is not entry]
             warnings.warn(f"lowmem: a cached plan of {name} does not fit it ({e}); "
-                          "it is planned again", _cache.PlanCacheWarning, stacklevel=4)
+                          "it is planned again", _cache.PlanCacheWarning, stacklevel=5)
             return False
-        self.recorded = True
         searched = float(entry.get("search_seconds", 0.0))
         store = False
         if not result.optimal and result.stats.get("timed_out") \
@@ -439,7 +467,7 @@ class LowMemVM(VM):
         self._adopt(translation, result, 0.0, bool(entry.get("workspace_measured")), copies,
                     t1, "cache")
         if store:
-            self._store(signature, searched)
+            self._store(entry["signature"], searched)
         return True
 
     def _store(self, signature, search_seconds):
@@ -482,6 +510,8 @@ def _open_cache(linker, vm, order):
         directory = linker.options.cache_dir or _cache.default_directory()
         vm.cache, vm.cache_key = _cache.PlanCache(directory), key
         vm.cached_variants = vm.cache.load(key)
+        if vm.cached_variants:
+            vm.prepare_from_cache()
     except Exception as e:
         vm.cache = vm.cache_key = None
         warnings.warn(f"lowmem: the plan cache is off for this function "
