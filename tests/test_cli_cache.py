@@ -8,21 +8,12 @@ import time
 
 import pytest
 
-from lowmem._cli import _age, main
+from lowmem._cli import _age
+from test_cli import run
 from lowmem._units import format_bytes, human_bytes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DAY = 86400
-
-
-def run(capsys, *argv):
-    """main(argv) -> (status, stdout, stderr); argparse's SystemExit caught."""
-    try:
-        status = main(list(argv))
-    except SystemExit as e:
-        status = e.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def plan_cache(directory):

@@ -16,7 +16,6 @@ import pytest
 
 import lowmem.theano as lt
 import theano
-import theano.tensor as T
 
 from lowmem import _scheduler as scheduler
 from lowmem.theano import _cache, _linker
