@@ -290,3 +290,41 @@ def test_the_plan_is_prepared_at_compile_time_and_checked_on_the_first_call(tmp_
     assert g.fn.plan.source == "recorded"
     assert g.fn.plan.translation.graph.var_size.sum() < warm.fn.plan.translation.graph.var_size.sum()
     assert_same(g(*data(batch=5, seed=2)), fd(*data(batch=5, seed=2)))
+
+
+def test_what_sharing_learned_is_stored_and_used_by_the_next_compile(tmp_path):
+    f, _ = build(tmp_path)
+    f(*data())                  # records and plans: no op verified yet
+    untried_at_first = f.fn.plan.storage.untried
+    f(*data())                  # hand-offs checked: ops seen writing into arrays
+    assert f.fn.seen_taking
+    g, _ = build(tmp_path)
+    assert g.fn.plan.source == "cache"
+    learned = {_cache_key_of(v) for v in g.fn._verified}
+    assert {_cache_key_of(v) for v in f.fn._verified} <= learned
+    # the plan prepared at compile time already gives those ops their hand-offs
+    assert g.fn.plan.storage.untried <= f.fn.plan.storage.untried <= untried_at_first
+    g(*data())
+    assert g.fn.plan.storage.taken == g.fn.plan.storage.handed > 0
+
+
+def _cache_key_of(op_key):
+    op, pos = op_key
+    return str(op), pos
+
+
+def test_loading_and_storing_allocate_little(tmp_path):
+    import tracemalloc
+    f, _ = build(tmp_path)
+    f(*data())
+    (name,) = entry_files(tmp_path)
+    cache = _cache.PlanCache(str(tmp_path))
+    tracemalloc.start()
+    try:
+        (entry,) = cache.load(name[:-len(".json")])
+        cache.store(name[:-len(".json")], entry)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    size = os.path.getsize(os.path.join(tmp_path, name))
+    assert peak < 50 * size + 256 * 1024

@@ -464,7 +464,9 @@ def _read(path, key):
     try:
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
-            data = f.read(MAX_FILE_BYTES + 1)
+            # Read what the file holds (+1 to see it grow past the cap): a
+            # read of the cap itself would allocate the whole cap at once.
+            data = f.read(min(st.st_size, MAX_FILE_BYTES) + 1)
     except (FileNotFoundError, NotADirectoryError):
         raise FileNotFoundError(path) from None
     except OSError as e:

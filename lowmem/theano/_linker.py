@@ -145,6 +145,7 @@ class LowMemVM(VM):
         self.fgraph = fgraph
         self.storage_map = storage_map
         self.compute_map = compute_map
+        self.listing = list(nodes)  # fgraph.toposort(): lowmem node ids, cache entries
         # The program calls C thunks without their Python wrapper, which is
         # what marks outputs computed (_vm.mark_computed).
         _vm.mark_computed(compute_map)
@@ -154,6 +155,8 @@ class LowMemVM(VM):
         self.cache_key = None
         self.cached_variants = []   # entries stored under cache_key
         self._prepared = None       # signature of the stored plan adopted at compile time
+        self._signature = None      # of the inputs the plan was made for (cache entries)
+        self._searched = 0.0        # seconds searched for the plan's order, all processes
         self.compile_seconds = 0.0  # set by the linker once the thunks are made
         self.recorded = False
         self.storage_actions = None  # per step (cells to empty, hand-offs, checks), when sharing
@@ -249,6 +252,9 @@ class LowMemVM(VM):
             self._stop_sharing_into([self._check_vars[k] for k in program.failed])
         elif new and storage.untried:     # hand-offs they may now be given
             self._share(self.plan.translation, self.plan.schedule.order, storage.excluded)
+        if (new or program.failed) and self.cache is not None and self._signature is not None:
+            # Later compiles start from what this call learned.
+            self._store(self._signature, self._searched)
 
     def _stop_sharing_into(self, variables):
         """Their ops replaced the array they were handed: plan again
@@ -263,9 +269,10 @@ class LowMemVM(VM):
 
     def _share(self, translation, order, excluded=()):
         """Apply a storage plan for `order` (lowmem node ids)."""
-        if self._classes is None:
+        if self._classes is None or not self._fixed_shapes:
             fixed = fixed_inputs(self.fgraph, self.storage_map)
-            self._classes = shape_classes(self.fgraph, translation.variables, fixed)
+            if self._classes is None:
+                self._classes = shape_classes(self.fgraph, translation.variables, fixed)
             self._fixed_shapes = [(self.storage_map[var], np.shape(value))
                                   for var, value in fixed.items()]
         # Kept arrays may spend part of what the order saved against the
@@ -375,10 +382,13 @@ class LowMemVM(VM):
         self._adopt(translation, result, record_seconds, measured, set(copies), t1,
                     "recorded" if measured else "examples")
         if signature is not None and self.cache is not None:
-            self._store(signature, result.stats["seconds"])
+            self._signature, self._searched = signature, float(result.stats["seconds"])
+            self._store(signature, self._searched)
 
-    def _adopt(self, translation, result, record_seconds, measured, copies, t1, source):
-        """Run in `result`'s order from now on, with its storage plan."""
+    def _adopt(self, translation, result, record_seconds, measured, copies, t1, source,
+               excluded=()):
+        """Run in `result`'s order from now on, with its storage plan
+        (`excluded`: variables that must not take a cell)."""
         thunk_of = dict(zip(self.nodes, self.thunks))
         order = [translation.nodes[i] for i in result.order]
         self._set_order(order, [thunk_of[n] for n in order])
@@ -387,7 +397,7 @@ class LowMemVM(VM):
                          source=source, cache_key=self.cache_key)
         if self.linker.options.share_storage:
             try:
-                self._share(translation, result.order)
+                self._share(translation, result.order, set(excluded))
             except Exception as e:      # the order stands; storage is not shared
                 self.plan.notes.append(f"storage not shared: {type(e).__name__}: {e}")
                 warnings.warn(f"lowmem could not plan storage sharing for this function "
@@ -442,7 +452,8 @@ class LowMemVM(VM):
         options = self.linker.options
         name = options.name or "theano-function"
         try:
-            translation, result, copies = _stored_plans.unpack(entry, self.fgraph, name)
+            translation, result, copies, learned = _stored_plans.unpack(
+                entry, self.fgraph, self.listing, name)
         except ValueError as e:
             self.cached_variants = [v for v in self.cached_variants if v is not entry]
             warnings.warn(f"lowmem: a cached plan of {name} does not fit it ({e}); "
@@ -464,16 +475,25 @@ class LowMemVM(VM):
                 store = True
             except Exception as e:      # keep the stored order
                 self.plan_error = f"{type(e).__name__}: {e}"
+        self._verified.update(_sharing.op_key(v) for v in learned.verified)
+        self._classes = learned.classes
+        self._signature, self._searched = entry["signature"], searched
         self._adopt(translation, result, 0.0, bool(entry.get("workspace_measured")), copies,
-                    t1, "cache")
+                    t1, "cache", learned.excluded)
         if store:
             self._store(entry["signature"], searched)
         return True
 
     def _store(self, signature, search_seconds):
         options = self.linker.options
+        storage = self.plan.storage
+        learned = _stored_plans.Learned(
+            verified=[v for v in self.plan.translation.variables
+                      if v.owner is not None and _sharing.op_key(v) in self._verified],
+            excluded=storage.excluded if storage is not None else set(),
+            classes=self._classes)
         entry = _stored_plans.pack(self.plan, signature, options.name or "theano-function",
-                                   search_seconds)
+                                   search_seconds, learned)
         self.cache.store(self.cache_key, entry)
 
 

@@ -5,16 +5,21 @@ the sizes, shapes and workspace the recording call measured (by lowmem
 variable and node id: the numbering of _translate.variable_listing, which
 the cache key pins down), the ops seen copying where they declare a view,
 the order, its peak and lower bound, whether it is proven, the search's
-statistics and the seconds spent on it over every process. The storage
-plan is not stored: it follows from the order and the sizes
-(_sharing.plan_sharing, milliseconds) and also depends on which ops this
-process has seen writing into a handed array, which starts afresh.
+statistics and the seconds spent on it over every process, and what
+storage sharing learned (:class:`Learned`): the shape classes of the
+variables (numbered, as they are only compared), the outputs whose op was
+seen writing into a handed array and those whose op was seen replacing it.
+The storage plan itself is rebuilt from these (_sharing.plan_sharing,
+milliseconds), so a later process starts where this one stopped; every
+hand-off is still checked at every call.
 
 Loading rebuilds the Translation and the Schedule and checks the order
 against the graph with the compiled evaluator: an order that is not an
 order of this graph, or whose peak is not the stored one, makes the entry
 stale (ValueError), and the function is recorded and planned as usual.
 """
+
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,10 +44,37 @@ def _json_stats(stats):
     return out
 
 
-def pack(plan, signature, name, search_seconds):
+@dataclass
+class Learned:
+    """What storage sharing learned about a function (see the module
+    docstring): Theano variables whose op writes into a handed array
+    (`verified`), variables that must not take one (`excluded`), and the
+    shape class of each lowmem variable (`classes`, None: not known)."""
+    verified: list = field(default_factory=list)
+    excluded: set = field(default_factory=set)
+    classes: list = None
+
+
+def _numbered(classes):
+    """Shape classes as small ints (equal classes, equal ints), or None."""
+    if classes is None:
+        return None
+    ids = {}
+    return [None if c is None else ids.setdefault(c, len(ids)) for c in classes]
+
+
+def _outputs(translation, variables):
+    """[[node id, output position]] of Theano variables made by nodes."""
+    node_id = {node: n for n, node in enumerate(translation.nodes)}
+    return sorted([node_id[v.owner], v.owner.outputs.index(v)] for v in variables
+                  if v.owner is not None and v.owner in node_id)
+
+
+def pack(plan, signature, name, search_seconds, learned):
     """The cache entry of `plan` (a _linker.Plan), planned for inputs of
     `signature` (_cache.input_signature); `search_seconds`: the seconds
-    searched for this order in every process so far."""
+    searched for this order in every process so far; `learned`: a
+    :class:`Learned`."""
     translation, result = plan.translation, plan.schedule
     graph = translation.graph
     shapes = [None if s is None else [int(d) for d in s] for s in graph.var_shapes]
@@ -65,13 +97,17 @@ def pack(plan, signature, name, search_seconds):
         "workspace_measured": bool(plan.workspace_measured),
         "record_seconds": float(plan.record_seconds),
         "search_seconds": float(search_seconds),
+        "verified": _outputs(translation, learned.verified),
+        "excluded": _outputs(translation, learned.excluded),
+        "classes": _numbered(learned.classes),
     }
 
 
-def unpack(entry, fgraph, name):
-    """(translation, schedule) of a stored entry for `fgraph`; ValueError
-    when the entry does not fit this graph (see the module docstring)."""
-    nodes = list(fgraph.toposort())
+def unpack(entry, fgraph, nodes, name):
+    """(translation, schedule, copies, learned) of a stored entry for
+    `fgraph`, whose Apply nodes `nodes` lists in ``fgraph.toposort()``
+    order; ValueError when the entry does not fit this graph (see the
+    module docstring)."""
     variables, _ = variable_listing(fgraph, nodes)
     try:
         sizes_list, shapes_list = entry["sizes"], entry["shapes"]
@@ -82,8 +118,13 @@ def unpack(entry, fgraph, name):
         shapes = {var: tuple(s) for var, s in zip(variables, shapes_list) if s is not None}
         workspace = {nodes[n]: int(w) for n, w in entry["workspace"]}
         copies = {(nodes[n], int(pos)) for n, pos in entry["copies"]}
+        verified = [nodes[n].outputs[pos] for n, pos in entry.get("verified", [])]
+        excluded = {nodes[n].outputs[pos] for n, pos in entry.get("excluded", [])}
+        classes = entry.get("classes")
+        if classes is not None and len(classes) != len(variables):
+            raise ValueError("the entry's shape classes are for a graph of another size")
         translation = graph_from_fgraph(fgraph, sizes, shapes, workspace, name=name,
-                                        copies=copies)
+                                        copies=copies, nodes=nodes)
         order = np.asarray(entry["order"], dtype=np.int64)
         peak = scheduler.core_peak(translation.graph, order)
     except (KeyError, TypeError, IndexError, OverflowError) as e:
@@ -95,4 +136,4 @@ def unpack(entry, fgraph, name):
         order=order, peak=int(peak), lower_bound=min(int(entry["lower_bound"]), int(peak)),
         optimal=bool(entry["optimal"]), default_peak=int(entry["default_peak"]),
         heuristic_peaks=dict(entry["heuristic_peaks"]), stats=dict(entry["stats"]))
-    return translation, result, copies
+    return translation, result, copies, Learned(verified, excluded, classes)

@@ -83,7 +83,7 @@ def variable_listing(fgraph, nodes):
 
 
 def graph_from_fgraph(fgraph, sizes, shapes=None, workspace=None, name="theano-function",
-                      copies=()):
+                      copies=(), nodes=None):
     """Build the lowmem Graph of `fgraph`.
 
     Parameters
@@ -99,12 +99,14 @@ def graph_from_fgraph(fgraph, sizes, shapes=None, workspace=None, name="theano-f
         (Apply node, output position) pairs the op declares a view or
         destroy alias but that were seen not to share the input's memory
         (a copy, e.g. Reshape of a non-contiguous array): buffers of their own.
+    nodes : list, optional
+        ``fgraph.toposort()``, if the caller has it.
 
     Returns a :class:`Translation`.
     """
     shapes = shapes or {}
     workspace = workspace or {}
-    nodes = list(fgraph.toposort())
+    nodes = list(fgraph.toposort()) if nodes is None else list(nodes)
     variables, index = variable_listing(fgraph, nodes)
     node_of = {}
     lowmem_nodes = []
