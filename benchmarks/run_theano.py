@@ -18,7 +18,7 @@ Theano's C VM) and ``theano.function(..., mode=LowMemMode(...))``:
   a call after the first, default mode and LowMemMode, with the same
   inputs and the same initial weights;
 - per-call run time: the median of --calls calls per mode after the
-  measured one, the two modes taking turns; per function the ratio
+  measured one, the two modes taking turns (in alternating order); per function the ratio
   LowMemMode / default of the medians;
 - without a plan cache (LowMemMode compiled with ``cache_dir`` a fresh
   temporary directory of this run, so its first call records sizes and
@@ -30,7 +30,8 @@ Theano's C VM) and ``theano.function(..., mode=LowMemMode(...))``:
   once first, so Theano's C code is built and loaded; the second, timed
   compile is graph optimisation + linking);
 - with a warm plan cache: --cache-rounds rounds, each compiling (timed) the
-  default mode and then LowMemMode with the same, now warm, cache
+  default mode and LowMemMode (which first alternates from round to round)
+  with the same, now warm, cache
   directory and options, and timing both functions' first calls from the
   initial weights; LowMemMode's plan must come from the cache
   (``plan.source == "cache"``: no recording call, no search). Medians over
@@ -140,10 +141,13 @@ def run_mode(f, data, shared, initial):
 
 def time_calls(functions, data, calls):
     """Per function, the wall times of `calls` calls, the functions taking
-    turns (so that a change in the machine's load hits both alike)."""
+    turns (so that a change in the machine's load hits both alike), in
+    the opposite order every other round (so that neither always runs
+    after the other)."""
     times = [[] for _ in functions]
-    for _ in range(calls):
-        for f, t in zip(functions, times):
+    for r in range(calls):
+        pairs = list(zip(functions, times))
+        for f, t in (pairs if r % 2 == 0 else pairs[::-1]):
             t0 = time.perf_counter()
             f(*data)
             t.append(time.perf_counter() - t0)
@@ -178,20 +182,22 @@ def warm_rounds(entry, graph, data, shared, initial, args, cache_dir, median_cal
     warm = {k: [] for k in keys}
     warm["plan_sources"] = []
     problems, diffs = [], []
-    for r in range(args.cache_rounds):
+    def default_round(r):
         settle()
         t0 = time.perf_counter()
         f = theano.function(inputs, outputs, updates=updates)
         warm["default_compile_seconds"].append(time.perf_counter() - t0)
-        seconds, d_out, d_w = first_call(f, data, shared, initial)
+        seconds, out, weights = first_call(f, data, shared, initial)
         warm["default_first_call_seconds"].append(seconds)
-        del f
+        return out, weights
+
+    def cached_round(r):
         mode = lowmem_mode(entry, args, cache_dir)
         settle()
         t0 = time.perf_counter()
         g = theano.function(inputs, outputs, updates=updates, mode=mode)
         warm["cached_compile_seconds"].append(time.perf_counter() - t0)
-        seconds, l_out, l_w = first_call(g, data, shared, initial)
+        seconds, out, weights = first_call(g, data, shared, initial)
         warm["cached_first_call_seconds"].append(seconds)
         plan = getattr(g.fn, "plan", None)
         source = plan.source if plan is not None else None
@@ -201,8 +207,17 @@ def warm_rounds(entry, graph, data, shared, initial, args, cache_dir, median_cal
         if source != "cache":
             problems.append(f"the warm compile did not load its plan from the cache: {source} "
                             f"(round {r + 1})")
+        return out, weights
+
+    for r in range(args.cache_rounds):
+        # The default mode first in even rounds, LowMemMode first in odd ones.
+        if r % 2 == 0:
+            d_out, d_w = default_round(r)
+            l_out, l_w = cached_round(r)
+        else:
+            l_out, l_w = cached_round(r)
+            d_out, d_w = default_round(r)
         diffs += _differences([d_out], [l_out], d_w, l_w, shared, prefix=f"round {r + 1} ")
-        del g
     for s, v in zip(shared, initial):
         s.set_value(v)
     for k in ("default_compile", "default_first_call", "cached_compile", "cached_first_call"):
@@ -519,7 +534,7 @@ def report_markdown(rows, args, results):
            memory_table(rows), "",
            "## Per call", "",
            f"call ms = the median of {args.calls} calls per mode after the first and the "
-           f"measured one, the two modes taking turns; lowmem / default = the ratio of the "
+           f"measured one, the two modes taking turns in alternating order; lowmem / default = the ratio of the "
            f"medians (≤ {CALL_RATIO_MAX_TARGET:.2f}: within the target for every function).",
            "",
            call_table(rows), "",
@@ -531,9 +546,11 @@ def report_markdown(rows, args, results):
            f"gross share = (record s + search s) / compile s; net share = (record s - the "
            f"median default call + search s) / compile s (the recording call is also the "
            f"caller's first call); ≤{share}: within the target. With the warm plan cache "
-           f"({'not measured: ' if not args.cache_rounds else ''}medians over {rounds}, each compiling and calling the default mode, then "
-           f"LowMemMode, from the initial weights): cached compile s = LowMemMode's compile; "
-           f"cached first call ms = its first call (loads the plan, no recording, no search); "
+           f"({'not measured: ' if not args.cache_rounds else ''}medians over {rounds}, each compiling and calling the default mode and "
+           f"LowMemMode, which first alternating, from the initial weights): cached compile s = "
+           f"LowMemMode's compile (which prepares the stored plan); cached first call ms = its "
+           f"first call (checks the inputs' shapes against the plan's; no recording, no "
+           f"search); "
            f"cached first call / default call = that over the default mode's median call of "
            f"the table above; (compile + first) cached / default = cached compile + first "
            f"call over the default mode's compile + first call in the same rounds; "
@@ -581,11 +598,12 @@ def main(argv=None):
                     help="lowmem search memory limit, MiB (default 256)")
     ap.add_argument("--calls", type=int, default=None,
                     help="timed calls per mode after the measured one, the modes taking "
-                         "turns; the median is reported (default 31; 9 with --quick)")
+                         "turns in alternating order; the median is reported (default 31; 9 "
+                         "with --quick)")
     ap.add_argument("--cache-rounds", type=int, default=None,
                     help="warm plan-cache rounds per function, each compiling and calling "
-                         "the default mode then LowMemMode with the warm cache (default 3; "
-                         "1 with --quick; 0: none)")
+                         "the default mode and LowMemMode with the warm cache, which first "
+                         "alternating (default 5; 1 with --quick; 0: none)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"),
                     help="folder for theano_latest.md and theano_latest.json")
     ap.add_argument("--save-graphs", metavar="DIR", default=None,
@@ -595,7 +613,7 @@ def main(argv=None):
     if args.calls is None:
         args.calls = 9 if args.quick else 31
     if args.cache_rounds is None:
-        args.cache_rounds = 1 if args.quick else 3
+        args.cache_rounds = 1 if args.quick else 5
     if args.calls < 1:
         ap.error("--calls must be at least 1")
     if args.cache_rounds < 0:
