@@ -1,15 +1,18 @@
 """A Theano linker that runs Apply nodes in lowmem's order.
 
-Only Theano's Python loop VM follows a given order: the C VM
-and the lazy Stack VM evaluate on demand from the outputs. So the
-:class:`LowMemLinker` builds C thunks as usual and runs them from
-:class:`LowMemVM`, a loop over the thunks in the chosen order.
+Only a loop of our own follows a given order: Theano's C VM and lazy
+Stack VM evaluate on demand from the outputs. So the :class:`LowMemLinker`
+builds C thunks as usual and runs them from :class:`LowMemVM`, through
+one compiled loop (lowmem.theano._vm) over the thunks in the chosen order.
 
 Sizes are learned on the first call, so the user has nothing to do: that
 call runs in ``fgraph.toposort()`` order and records the bytes of every
 value and each node's workspace (the peak of NumPy data a thunk reaches
-above what it leaves allocated, counted by lowmem.theano._allocations). The function is then scheduled
-and every later call runs in the lowmem order.
+above what it leaves allocated, counted by lowmem.theano._allocations).
+The function is then scheduled and every later call runs in the lowmem
+order. With the plan cache (lowmem.theano._cache, on by default) the plan
+is stored, and a later compile of the same function prepares it at compile
+time: its first call only checks the input shapes (_stored_plans).
 
 After each node the VM empties the storage cells the memory model frees
 at that step: a variable's cell once every node reading it has run (never

@@ -14,10 +14,11 @@ class LowMemMode(Mode):
 
     Use it as ``theano.function(..., mode=LowMemMode())``. Graph
     optimisations are Theano's usual ones (``optimizer``); the linker builds
-    the usual C thunks and runs them with a Python loop in the order with
-    the lowest peak memory, learned on each function's first call (see
-    lowmem.theano._linker). One instance may compile any number of
-    functions: each gets a linker of its own.
+    the usual C thunks and runs them from a compiled loop in the order with
+    the lowest peak memory, learned on each function's first call and kept
+    in the plan cache for later compiles (see lowmem.theano._linker). One
+    instance may compile any number of functions: each gets a linker of
+    its own.
 
     Options are keywords (or a :class:`LowMemOptions`, `options`, which
     keywords then override); an unknown one raises TypeError naming it:
