@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.lowmem-installed
 # Keep any flags the caller gave; only add the default when none were given.
 export THEANO_FLAGS ?= blas.ldflags=
 
-.PHONY: all venv build test test-peer test-install demo bench bench-scale bench-theano bench-storage bench-networks bench-graphs clean distclean
+.PHONY: all venv build test test-peer test-install demo bench bench-scale bench-theano bench-storage bench-networks bench-graphs bench-arena clean distclean
 
 all: build
 
@@ -90,6 +90,14 @@ bench-storage: build
 # e.g. BENCH_ARGS="--time-limits 0.1 1".
 bench-networks: build
 	$(VPY) -m benchmarks.run_networks $(BENCH_ARGS)
+
+# lowmem.arena_offsets on MiniMalloc's challenging instances (a MiniMalloc
+# checkout: MINIMALLOC_SRC=DIR), generated and zoo instances, and the
+# 10,000-buffer fast path; MiniMalloc's binary on the same instances when
+# built (benchmarks/minimalloc.sh; BENCH_ARGS="--build-minimalloc" builds
+# it). BENCH_ARGS passes options, e.g. BENCH_ARGS="--time-limit 2 --quick".
+bench-arena: build
+	$(VPY) -m benchmarks.run_arena $(BENCH_ARGS)
 
 # Rebuild benchmarks/graphs/: each network compiled and called once in
 # Theano (LowMemMode measures sizes and workspace; tens of minutes), and

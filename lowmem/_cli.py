@@ -7,11 +7,14 @@
     lowmem demo [--out DIR] [--time-limit S] [--model NAME] [--calls N]
     lowmem cache [list] [--dir DIR] [--json]
     lowmem cache clear [--dir DIR] [--older-than DAYS]
+    lowmem arena FILE.csv [--capacity B] [--time-limit S] [--alignment A]
+                 [--json] [--output OUT.csv]
 
 Bad input (a missing or unreadable file, a file over the size cap, invalid
 JSON, an invalid graph, a bad option value) prints one line on stderr naming
 the problem and exits with status 2, as do command-line usage errors. Names
 from the graph file are printed with unprintable characters escaped.
+`lowmem arena` exits with status 1 when a --capacity is not met.
 """
 
 import argparse
@@ -25,7 +28,7 @@ import time
 from ._units import format_bytes, human_bytes
 from ._graph import BYTES_LIMIT, DEFAULT_MAX_INPUT_BYTES, GraphError, _printable, load
 
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
+EXIT_OK, EXIT_NOT_MET, EXIT_BAD_INPUT = 0, 1, 2
 MAX_DEMO_CALLS = 1000
 
 _DESCRIPTION = """\
@@ -162,6 +165,46 @@ Exit status: 0 on success; 2 on a bad --older-than, or when DIR is not a
 directory or cannot be read, with one line on standard error.
 """
 
+_ARENA_DESCRIPTION = """\
+Static memory allocation on its own: find an offset for every buffer in
+FILE in one block of memory (the arena) so that buffers live at the same
+time never overlap, with the smallest arena found in the time limit, or
+decide whether the buffers fit in --capacity bytes. Reports the arena, the
+lower bound (the most bytes live at one time, or more when the search
+proved it), whether the arena is proven the smallest, and which part of
+the planner placed the buffers (lowmem.arena_offsets does the same in
+Python).
+
+FILE is a CSV file in MiniMalloc's format: a header line naming the
+columns id, lower, upper and size (any order; an offset column is allowed
+and ignored), then one line per buffer, live over the half-open interval
+[lower, upper) of integer times, size in bytes; ids are distinct. "-"
+reads standard input. Example:
+  id,lower,upper,size
+  a,0,3,1024
+  b,2,5,512
+"""
+
+_ARENA_EPILOG = """\
+Output: by default a human-readable report. With --json, exactly one JSON
+object on standard output:
+  {"file", "buffers", "ids", "offsets", "arena_bytes", "lower_bound",
+   "proven", "capacity", "fits", "method", "nodes", "seconds"}
+with sizes in bytes, ids and offsets in file order, capacity null when
+minimising, and fits true (offsets within the capacity), false (proven:
+no offsets fit) or null (undecided in the time limit, or no capacity).
+--output writes FILE's buffers, in file order, with an offset column
+(id,lower,upper,size,offset), replacing OUT.csv atomically; it is written
+whenever offsets were found, also when they exceed the capacity.
+
+Exit status: 0 on success (minimising, or offsets found within
+--capacity); 1 when --capacity is not met: proven impossible (fits: no) or
+undecided within the time limit (a longer --time-limit may decide it);
+2 on bad input (missing or unreadable file, bad CSV, bad option value,
+OUT.csv that cannot be written), with one line on standard error naming
+the problem (file, line number and column or buffer id for a bad CSV).
+"""
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse with usage errors on one line of stderr (status 2)."""
@@ -283,6 +326,33 @@ def _build_parser():
     clearing.add_argument("--older-than", metavar="DAYS",
                           help="remove only the files whose newest plan is older than DAYS "
                                "days (a number >= 0, fractions allowed)")
+
+    arena = commands.add_parser(
+        "arena",
+        help="offsets for buffers with live intervals in one arena (MiniMalloc CSV)",
+        description=_ARENA_DESCRIPTION,
+        epilog=_ARENA_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    arena.add_argument("file", metavar="FILE.csv",
+                       help='buffers in MiniMalloc\'s CSV format ("-" for stdin)')
+    arena.add_argument("--capacity", metavar="B",
+                       help="decide whether the buffers fit in B bytes (a whole number "
+                            ">= 0) instead of minimising the arena; exit status 1 when "
+                            "they do not, or when it is undecided")
+    arena.add_argument("--time-limit", metavar="S", default="1.0",
+                       help="seconds of search after the greedy packing: a number >= 0 "
+                            "(default 1.0; 0 = greedy packing only, 'inf' = until the "
+                            "arena is proven smallest or the capacity decided)")
+    arena.add_argument("--alignment", metavar="A", default="1",
+                       help="every offset a multiple of A bytes, each buffer taking its size "
+                            "rounded up to a multiple (a whole number >= 1; default 1)")
+    arena.add_argument("--json", action="store_true",
+                       help="print one JSON object instead of the human-readable report")
+    arena.add_argument("--output", metavar="OUT.csv",
+                       help="write the buffers with their offsets to OUT.csv "
+                            "(id,lower,upper,size,offset)")
+    arena.set_defaults(run=_cmd_arena)
     return parser
 
 
@@ -586,6 +656,68 @@ def _cmd_cache(args, out):
     else:
         _emit(_cache_table(records, directory, time.time()), out)
     return EXIT_OK
+
+
+# A time limit of 'inf': arena_offsets takes finite seconds; this is
+# longer than any search will run.
+_ARENA_FOREVER = 1e9
+
+
+def _arena_report(label, n, p):
+    """The human-readable `lowmem arena` report."""
+    ratio = p.arena_bytes / p.lower_bound if p.lower_bound else 1.0
+    lines = [
+        f"file:            {label}",
+        f"buffers:         {n:,}",
+        f"lower bound:     {format_bytes(p.lower_bound)}",
+        f"arena:           {format_bytes(p.arena_bytes)}, {ratio:.4f} x the lower bound",
+    ]
+    if p.capacity is not None:
+        fits = {True: "yes", False: "no (proven)", None: "undecided (time limit reached)"}
+        lines.append(f"capacity:        {format_bytes(p.capacity)}, fits: {fits[p.fits]}")
+    if p.proven:
+        lines.append("proven:          yes (no arena is smaller)")
+    else:
+        gap = 100.0 * (p.arena_bytes - p.lower_bound) / max(1, p.lower_bound)
+        lines.append(f"proven:          no (at most {gap:.1f}% above the smallest)")
+    lines.append(f"method:          {_printable(p.method)}")
+    lines.append(f"seconds:         {p.seconds:.3f} ({p.nodes:,} search nodes)")
+    return "\n".join(lines)
+
+
+def _cmd_arena(args, out):
+    from ._arena_csv import read_buffers, write_buffers
+    from ._offsets import MAX_TOTAL_BYTES, ArenaError, arena_offsets
+    time_limit = _number(args.time_limit, "--time-limit", 0, allow_inf=True)
+    capacity = None
+    if args.capacity is not None:
+        capacity = _number(args.capacity, "--capacity", 0, MAX_TOTAL_BYTES - 1,
+                           maximum_is=" (2**60 - 1)", whole=True)
+    alignment = _number(args.alignment, "--alignment", 1, MAX_TOTAL_BYTES - 1,
+                        maximum_is=" (2**60 - 1)", whole=True)
+    label = "<stdin>" if args.file == "-" else _printable(args.file)
+    try:
+        ids, lower, upper, size = read_buffers(args.file)
+    except ArenaError as e:
+        raise _BadInput(str(e)) from None
+    try:
+        p = arena_offsets(lower, upper, size, capacity=capacity,
+                          time_limit=min(time_limit, _ARENA_FOREVER), alignment=alignment,
+                          ids=ids)
+    except ArenaError as e:
+        raise _BadInput(f"{label}: {e}") from None
+    if args.output is not None:
+        try:
+            write_buffers(args.output, ids, lower, upper, size, p.offsets)
+        except OSError as e:
+            raise _BadInput(f"--output: cannot write {_printable(args.output)}: "
+                            f"{e.strerror or e}") from None
+    if args.json:
+        print(json.dumps({"file": args.file, "buffers": len(ids), "ids": ids, **p.to_dict()}),
+              file=out)
+    else:
+        _emit(_arena_report(label, len(ids), p), out)
+    return EXIT_OK if capacity is None or p.fits else EXIT_NOT_MET
 
 
 def main(argv=None):

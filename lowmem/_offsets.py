@@ -31,11 +31,12 @@ The planner, cheapest first:
 import math
 import numbers
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import _arena
+from . import _arena, _canonical, _storage
 
 # The largest arena the planner handles: sums of sizes stay far from int64's
 # limit in the compiled code.
@@ -87,20 +88,35 @@ def _name(ids, i):
 
 
 def _integers(values, what, ids):
-    """values as int64, or ArenaError naming the first bad buffer."""
+    """values as int64, or ArenaError naming the first bad buffer. Integer
+    arrays pass as they are; anything else is checked one value at a time
+    (before NumPy could turn a bool into 1 or every value into a string)."""
     if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
         raise ArenaError(f"{what} must be a sequence of integers, one per buffer")
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise ArenaError(f"{what} must be a flat sequence of integers, one per buffer")
-    if arr.dtype.kind in "iu":
-        if arr.dtype.kind == "u" and len(arr) and arr.max() > np.iinfo(np.int64).max:
-            i = int(np.argmax(arr > np.iinfo(np.int64).max))
-            raise ArenaError(f"{_name(ids, i)}: {what} {arr[i]} is too large")
-        return arr.astype(np.int64)
-    out = np.empty(len(arr), dtype=np.int64)
-    for i, v in enumerate(arr.tolist() if arr.dtype != object else list(values)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+    if isinstance(values, np.ndarray):
+        if values.ndim != 1:
+            raise ArenaError(f"{what} must be a flat sequence of integers, one per buffer")
+        if values.dtype.kind in "iu":
+            if values.dtype.kind == "u" and len(values) and values.max() > np.iinfo(np.int64).max:
+                i = int(np.argmax(values > np.iinfo(np.int64).max))
+                raise ArenaError(f"{_name(ids, i)}: {what} {values[i]} is too large")
+            return values.astype(np.int64)
+        values = values.tolist()
+    else:
+        # The fast way for a list of plain ints: NumPy's conversion, unless a
+        # bool hides among them (NumPy would make it 1).
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                arr = np.asarray(values)
+        except (ValueError, TypeError, OverflowError, Warning):
+            arr = None
+        if (arr is not None and arr.ndim == 1 and arr.dtype.kind == "i"
+                and not any(isinstance(v, (bool, np.bool_)) for v in values)):
+            return arr.astype(np.int64)
+    out = np.empty(len(values), dtype=np.int64)
+    for i, v in enumerate(values):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
             raise ArenaError(f"{_name(ids, i)}: {what} {v!r} is not an integer")
         if isinstance(v, numbers.Integral):
             iv = int(v)
@@ -170,7 +186,70 @@ def live_bound(start, end, size):
     return int(_arena.live_bytes(start, end, size, int(end.max()) + 1).max())
 
 
-def pack(start, end, size, capacity=None, deadline=None, node_budget=None):
+# The canonical search keeps, per buffer, the buffers live beside it and,
+# per step, the buffers live there: it runs only while those lists stay
+# within these many entries (8 bytes each, a few copies while building).
+CANONICAL_MAX_PAIRS = 4_000_000
+CANONICAL_MAX_MEMBERSHIPS = 16_000_000
+# A canonical node costs O(b + steps): under a node budget (no clock), the
+# search gets at most this many buffer-nodes of work (nodes x buffers).
+CANONICAL_NODE_WORK = 400_000
+# Best-fit placement orders, most useful first: decreasing lifetime, size x
+# lifetime, size (as XLA's heap simulator), increasing start (an allocator's);
+# tried while the arena is above BEST_FIT_TARGET x the bound, for as many
+# orders as fit in BEST_FIT_PAIR_BUDGET pairs of live-together buffers.
+BEST_FIT_KEYS = ("lifetime", "size x lifetime", "size", "start")
+BEST_FIT_TARGET = 1.01
+BEST_FIT_PAIR_BUDGET = 2_000_000
+# The canonical search's restarts: each preorder in turn with a node limit
+# that starts at the number of buffers and grows by this factor each round
+# (MiniMalloc doubles it; tripling wasted less on the public instances).
+NODE_LIMIT_GROWTH = 3
+# Randomised skyline probes pass over each candidate with this probability.
+PROBE_NOISE = 0.1
+
+
+def _live_pairs(start, end):
+    """Pairs of buffers live at a common step. O(b log b)."""
+    so = np.sort(start)
+    # Buffer i (by start) meets those starting at or after it, up to its end.
+    rank = np.searchsorted(so, start, side="left")
+    return int((np.searchsorted(so, end, side="right") - 1 - rank).sum())
+
+
+def canonical_affordable(start, end):
+    """True when the canonical search's lists fit its memory cap."""
+    return (_live_pairs(start, end) <= CANONICAL_MAX_PAIRS
+            and int((end - start + 1).sum()) <= CANONICAL_MAX_MEMBERSHIPS)
+
+
+class _Budget:
+    """What is left of a call's time and search nodes."""
+
+    def __init__(self, deadline, nodes):
+        self.deadline = deadline
+        self.nodes = nodes
+
+    def spent(self):
+        return ((self.deadline is not None and time.perf_counter() >= self.deadline)
+                or (self.nodes is not None and self.nodes < 1))
+
+    def share(self, fraction):
+        """(deadline, node budget) for a stage that may take `fraction` of
+        what is left."""
+        deadline = None
+        if self.deadline is not None:
+            now = time.perf_counter()
+            deadline = now + max(0.0, self.deadline - now) * fraction
+        nodes = None if self.nodes is None else max(1, int(self.nodes * fraction))
+        return deadline, nodes
+
+    def use(self, nodes):
+        if self.nodes is not None:
+            self.nodes -= nodes
+
+
+def pack(start, end, size, capacity=None, deadline=None, node_budget=None, width=None):
     """The planner behind arena_offsets and plan_storage, on validated,
     compressed, aligned units: inclusive steps (start, end), sizes.
 
@@ -179,6 +258,18 @@ def pack(start, end, size, capacity=None, deadline=None, node_budget=None):
                  (None: no clock; node_budget alone bounds the work, so the
                  result is the same on every run)
     node_budget  search nodes for the whole call (None: no limit)
+    width        per buffer, the lifetime in original time units (for the
+                 canonical search's preorders); None: steps
+
+    Stages, each run only while the answer is not yet good enough (the
+    bound, or within the capacity) and time and nodes remain:
+    1. greedy skyline packings, forwards and with time reversed;
+    2. the canonical search: decide the capacity; minimising, decide the
+       lower bound, then bisect between the highest arena proven
+       impossible and the best found (half of what is left);
+    3. randomised skyline probes, then the focused skyline search below
+       the best arena (a search that finishes proves it);
+    4. best fit under the classic orders, while it is cheap.
 
     Returns (offsets, arena, lower_bound, proven, fits, method, nodes).
     """
@@ -187,44 +278,120 @@ def pack(start, end, size, capacity=None, deadline=None, node_budget=None):
         fits = None if capacity is None else True
         return np.zeros(nb, dtype=np.int64), 0, 0, True, fits, "nothing to place", 0
     bound = live_bound(start, end, size)
-    n_steps = int(end.max()) + 1
-    directions = (("skyline", start, end, False),
-                  ("skyline, time reversed", n_steps - 1 - end, n_steps - 1 - start, True))
-    best = None
-    nodes = 0
-    for how, s, e, _ in directions:
-        offsets, arena, used, _ = _arena.skyline_search(s, e, size, -1, 4 * nb + 8, first=True)
-        nodes += used
-        if best is None or arena < best[1]:
-            best = [offsets, arena, how]
-        if arena <= bound:
-            break
     lower_bound = bound
-    if best[1] > bound and (capacity is None or best[1] > capacity):
-        # Search below the best arena, each direction in turn, until the
-        # clock or the budget runs out.
-        remaining = None if node_budget is None else max(0, node_budget - nodes)
-        for how, s, e, _ in directions:
-            if deadline is not None and time.perf_counter() >= deadline:
+    n_steps = int(end.max()) + 1
+    directions = (("skyline", start, end),
+                  ("skyline, time reversed", n_steps - 1 - end, n_steps - 1 - start))
+    budget = _Budget(deadline, node_budget)
+    total_nodes = 0
+    best = None
+
+    def good_enough():
+        # At the bound; or the capacity met, or proven out of reach.
+        return best[1] <= lower_bound or (capacity is not None and (
+            best[1] <= capacity or lower_bound > capacity))
+
+    def keep(offsets, arena, how):
+        nonlocal best
+        if best is None or arena < best[1]:
+            best = [offsets, int(arena), how]
+
+    for how, s, e in directions:
+        offsets, arena, used, _ = _arena.skyline_search(s, e, size, -1, 4 * nb + 8, first=True)
+        total_nodes += used
+        keep(offsets, arena, how)
+        if good_enough():
+            break
+
+    # Under a node budget, a canonical search too short to place every
+    # buffer once could find nothing: skipped.
+    canonical_nodes = None if budget.nodes is None else min(budget.nodes // 2,
+                                                             CANONICAL_NODE_WORK // nb)
+    if (not good_enough() and not budget.spent() and canonical_affordable(start, end)
+            and (canonical_nodes is None or canonical_nodes >= nb)):
+        # Deciding a capacity, this search is the one that gets there.
+        stage_deadline, stage_nodes = budget.share(0.5 if capacity is None else 0.8)
+        if stage_nodes is not None:
+            stage_nodes = canonical_nodes
+        stage = _Budget(stage_deadline, stage_nodes)
+        decider = Decider(start, end, size, width)
+        if capacity is not None:
+            status, offsets, used = decider.decide(capacity, stage_deadline, stage_nodes)
+            stage.use(used)
+            total_nodes += used
+            if status == 1:
+                keep(offsets, (offsets + size).max(), "canonical search")
+            elif status == 0:
+                lower_bound = max(lower_bound, capacity + 1)
+        else:
+            # Decide the bound first (most instances reach it), then halve
+            # the gap; a target the search gave up on is not proven
+            # impossible, so the next one is tried above it without raising
+            # the lower bound.
+            lo, hi = lower_bound, best[1] - 1
+            target = lo
+            while lo <= hi and not stage.spent():
+                share_deadline, share_nodes = stage.share(0.5 if target == lo else 0.34)
+                status, offsets, used = decider.decide(target, share_deadline, share_nodes)
+                stage.use(used)
+                total_nodes += used
+                if status == 1:
+                    keep(offsets, (offsets + size).max(), "canonical search")
+                    hi = best[1] - 1
+                else:
+                    if status == 0:
+                        lower_bound = max(lower_bound, target + 1)
+                    lo = target + 1
+                target = (lo + hi) // 2
+        budget.use(stage_nodes - stage.nodes if stage_nodes is not None else 0)
+
+    if not good_enough() and not budget.spent():
+        # Randomised probes, then the focused search, each direction in turn.
+        probes = None if budget.nodes is None else budget.nodes // 4
+        if probes is None or 3 * nb + 2 <= probes:
+            for seed, (how, s, e) in enumerate(directions):
+                if budget.spent() or good_enough():
+                    break
+                _, nodes = budget.share(0.25)
+                nodes = _nodes_until(budget.deadline, nb, nodes if nodes else 1 << 40)
+                offsets, arena, used, _ = _arena.skyline_search(
+                    s, e, size, best[1], nodes, first=True, noise=PROBE_NOISE, seed=seed,
+                    probes=nodes)
+                budget.use(used)
+                total_nodes += used
+                if offsets is not None:
+                    keep(offsets, arena, "randomised " + how)
+        for how, s, e in directions:
+            if budget.spent() or good_enough():
                 break
-            if remaining is not None and remaining < 1:
-                break
-            budget = remaining // 2 if remaining is not None else 1 << 40
-            if deadline is not None:
-                budget = _nodes_until(deadline, nb, budget)
+            _, nodes = budget.share(0.5)
+            nodes = _nodes_until(budget.deadline, nb, nodes if nodes else 1 << 40)
             offsets, arena, used, complete = _arena.skyline_search(
-                s, e, size, best[1], max(1, budget), focus=True)
-            nodes += used
-            if remaining is not None:
-                remaining -= used
+                s, e, size, best[1], max(1, nodes), focus=True)
+            budget.use(used)
+            total_nodes += used
             if offsets is not None:
-                best = [offsets, arena, how + " search"]
+                keep(offsets, arena, how + " search")
             if complete:
-                lower_bound = best[1]
+                lower_bound = max(lower_bound, best[1])
                 break
-            if capacity is not None and best[1] <= capacity:
+
+    if best[1] > BEST_FIT_TARGET * lower_bound and not (capacity is not None
+                                                        and best[1] <= capacity):
+        pairs = _live_pairs(start, end)
+        lifetime = end - start + 1 if width is None else width
+        spent = 0
+        for key_name, key in zip(BEST_FIT_KEYS, (-lifetime, -size * lifetime, -size, start)):
+            # Bounded by pairs, not nodes: only the clock stops it early.
+            if spent + pairs > BEST_FIT_PAIR_BUDGET or (
+                    budget.deadline is not None and time.perf_counter() >= budget.deadline):
                 break
-    arena = int(best[1])
+            spent += pairs
+            placement = np.lexsort((np.arange(nb), key))
+            offsets, arena = _storage.best_fit_offsets(start, end, size, placement)
+            keep(offsets, arena, "best fit by " + key_name)
+
+    arena = best[1]
     proven = arena <= lower_bound
     if capacity is None:
         fits = None
@@ -234,12 +401,106 @@ def pack(start, end, size, capacity=None, deadline=None, node_budget=None):
         fits = False
     else:
         fits = None
-    return best[0], arena, int(lower_bound), proven, fits, best[2], nodes
+    return best[0], arena, int(lower_bound), proven, fits, best[2], total_nodes
+
+
+def preorders(start, end, size, width=None):
+    """The canonical search's static preorders (MiniMalloc's "WAT", "TAW"
+    and "TWA"): buffers ranked by decreasing W (lifetime: `width`, e.g. the
+    span of the original times, else steps live), A (area, W x size) and T
+    (the most bytes live at a step of the buffer's life), in the three
+    priorities. Returns three rank arrays (permutations)."""
+    nb = len(size)
+    if width is None:
+        width = end - start + 1
+    area = width * size
+    totals = np.zeros(int(end.max()) + 2, dtype=np.int64)
+    np.add.at(totals, start, size)
+    np.add.at(totals, end + 1, -size)
+    totals = np.cumsum(totals)
+    # The largest total over [start, end] of each buffer: reduceat over the
+    # pairs (start, end + 1), every other result kept.
+    bounds = np.empty(2 * nb, dtype=np.int64)
+    bounds[0::2] = start
+    bounds[1::2] = end + 1
+    most = np.maximum.reduceat(totals, bounds)[0::2]
+    ranks = []
+    for keys in ((-most, -area, -width), (-width, -area, -most), (-area, -width, -most)):
+        # lexsort's last key is the primary one; index breaks the last ties.
+        order = np.lexsort((np.arange(nb),) + keys)
+        rank = np.empty(nb, dtype=np.int64)
+        rank[order] = np.arange(nb)
+        ranks.append(rank)
+    return ranks
+
+
+class Decider:
+    """The canonical search (_canonical.pyx) over one set of buffers, set up
+    once for any number of capacities: MiniMalloc's three preorders and the
+    search's lists. Zero-size buffers take offset 0 and are left out.
+    `width`: lifetimes in the original times (default: steps)."""
+
+    def __init__(self, start, end, size, width=None):
+        self.placed = np.flatnonzero(size > 0)
+        self.nb = len(size)
+        s, e, z = start[self.placed], end[self.placed], size[self.placed]
+        if width is None:
+            width = end - start + 1
+        w = width[self.placed]
+        wat, taw, twa = preorders(s, e, z, w) if len(z) else ([], [], [])
+        # TWA first: on the public instances it solves most of them
+        # quickly, TAW most of the rest.
+        self.tries = ((twa, 3), (taw, 2), (wat, 1))
+        self.instance = _canonical.Instance(s, e, z, w)
+
+    def decide(self, capacity, deadline=None, node_budget=None):
+        """Offsets within capacity, or a proof that there are none: each
+        preorder in turn, with node limits that grow each round
+        (MiniMalloc's round robin of restarts, after Gomes et al.'s
+        heavy-tailed search), until the deadline or the node budget.
+
+        Returns (status, offsets or None, nodes): 1 found, 0 proven none,
+        -1 stopped.
+        """
+        offsets = np.zeros(self.nb, dtype=np.int64)
+        if len(self.placed) == 0:
+            return 1, offsets, 0
+        limit = len(self.placed)
+        nodes = 0
+        while True:
+            for rank, heuristic in self.tries:
+                seconds = -1.0
+                if deadline is not None:
+                    seconds = deadline - time.perf_counter()
+                    if seconds <= 0:
+                        return -1, None, nodes
+                budget = limit
+                if node_budget is not None:
+                    budget = min(budget, node_budget - nodes)
+                    if budget <= 0:
+                        return -1, None, nodes
+                status, found, used = self.instance.decide(
+                    rank, capacity, max_nodes=budget, seconds=seconds, heuristic=heuristic)
+                nodes += used
+                if status == 1:
+                    offsets[self.placed] = found
+                    return 1, offsets, nodes
+                if status == 0:
+                    return 0, None, nodes
+            limit *= NODE_LIMIT_GROWTH
+
+
+def decide(start, end, size, capacity, deadline=None, node_budget=None, width=None):
+    """Decider(start, end, size, width).decide(capacity, deadline,
+    node_budget): one capacity."""
+    return Decider(start, end, size, width).decide(capacity, deadline, node_budget)
 
 
 def _nodes_until(deadline, nb, cap):
     """Search nodes that fit before the deadline, at a rough cost per node
     (the skyline search has no clock of its own)."""
+    if deadline is None:
+        return cap
     left = deadline - time.perf_counter()
     per_node = 2e-7 * max(1.0, math.log2(nb + 2))
     return int(min(cap, max(1, left / per_node)))
@@ -282,7 +543,7 @@ def arena_offsets(lower, upper, size, capacity=None, time_limit=DEFAULT_TIME_LIM
     start, end = compress_times(lower, upper)
     unit_capacity = None if capacity is None else capacity // alignment
     offsets, arena, bound, proven, fits, method, nodes = pack(
-        start, end, units, unit_capacity, deadline=t0 + float(time_limit))
+        start, end, units, unit_capacity, deadline=t0 + float(time_limit), width=upper - lower)
     return ArenaPlan(offsets=offsets * alignment, arena_bytes=arena * alignment,
                      lower_bound=bound * alignment, proven=bool(proven), capacity=capacity,
                      fits=fits, method=method, nodes=int(nodes),

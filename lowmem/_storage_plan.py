@@ -26,25 +26,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _arena, _storage
+from . import _storage
 from ._model import check_order
+from ._offsets import compress_times, pack
 from ._problem import buffer_tables, check_flag, check_graph
 
-# Best-fit placement orders, most useful first: decreasing lifetime, size x
-# lifetime, size (as XLA's heap simulator), increasing start (an allocator's).
-ARENA_KEYS = ("lifetime", "size x lifetime", "size", "start")
-# Skyline search nodes after the greedy packings, when those miss the bound:
-# ARENA_NODES, fewer on big graphs (ARENA_NODE_WORK / buffers), so that the
-# search costs a few tens of ms at most; half for randomised probes (each
-# candidate passed over with probability ARENA_NOISE), half for the
-# exhaustive search. Deterministic: no clock involved, fixed seeds.
+# The arena planner's search nodes after the greedy packings, when those
+# miss the bound: ARENA_NODES, fewer on big graphs (ARENA_NODE_WORK /
+# buffers), so that the search costs a few tens of ms at most.
+# Deterministic: no clock involved, fixed seeds.
 ARENA_NODES = 60_000
 ARENA_NODE_WORK = 40_000_000
-ARENA_NOISE = 0.1
-# Best fit is tried while the arena is above ARENA_TARGET x the bound, for
-# as many orders as fit in ARENA_PAIR_BUDGET pairs of live-together buffers.
-ARENA_TARGET = 1.01
-ARENA_PAIR_BUDGET = 2_000_000
 
 
 @dataclass
@@ -153,68 +145,22 @@ def _classes(graph, tables, shape_classes):
     return klass
 
 
-def arena_offsets(start, end, size):
+def arena_for_steps(start, end, size):
     """Offsets in one arena for buffers live over [start, end] (steps,
     inclusive) with `size` bytes, buffers live at one step never
-    overlapping. Returns (offsets, arena_bytes, how, optimal): `how` names
-    the placement kept, `optimal` is True when no placement has a smaller
-    arena (it reaches the most bytes live at one step, or the skyline
-    search finished without finding a smaller one).
+    overlapping: lowmem.arena_offsets's planner (_offsets.pack) with a node
+    budget instead of a clock, so a graph's plan is the same on every run.
+    Returns (offsets, arena_bytes, how, optimal): `how` names the placement
+    kept, `optimal` is True when no placement has a smaller arena.
     """
     start = np.asarray(start, dtype=np.int64)
     end = np.asarray(end, dtype=np.int64)
     size = np.asarray(size, dtype=np.int64)
-    nb = len(size)
-    if nb == 0 or not size.any():
-        return np.zeros(nb, dtype=np.int64), 0, "nothing to place", True
-    n_steps = int(end.max()) + 1
-    bound = int(_arena.live_bytes(start, end, size, n_steps).max())
-    directions = (("skyline search", start, end),
-                  ("skyline search, time reversed", n_steps - 1 - end, n_steps - 1 - start))
-    # Greedy packings: the first path of the search, forwards and backwards.
-    best = None
-    for how, s, e in directions:
-        offsets, arena, _, _ = _arena.skyline_search(s, e, size, -1, 4 * nb + 8, first=True)
-        if best is None or arena < best[1]:
-            best = [offsets, arena, how, arena <= bound]
-        if best[3]:
-            return tuple(best)
-    # Randomised probes below the best arena found, a quarter of the budget
-    # each way (if a whole probe fits in it); then the exhaustive search,
-    # focused, a quarter each way (one that finishes is a proof).
-    nodes = max(4, min(ARENA_NODES, ARENA_NODE_WORK // nb)) // 4
-    if 3 * nb + 2 <= nodes:
-        for seed, (how, s, e) in enumerate(directions):
-            offsets, arena, _, _ = _arena.skyline_search(
-                s, e, size, best[1], nodes, first=True, noise=ARENA_NOISE, seed=seed,
-                probes=nodes)
-            if offsets is not None:
-                best = [offsets, arena, "randomised " + how, arena <= bound]
-                if best[3]:
-                    return tuple(best)
-    for how, s, e in directions:
-        offsets, arena, _, complete = _arena.skyline_search(s, e, size, best[1], nodes,
-                                                            focus=True)
-        if offsets is not None:
-            best = [offsets, arena, how, False]
-        if complete:
-            best[3] = True
-            return tuple(best)
-    # Best fit under the classic orders, as long as it is worth it and cheap.
-    if best[1] > ARENA_TARGET * bound:
-        counts = _arena.live_bytes(start, end, np.ones(nb, dtype=np.int64), n_steps)
-        pairs = int(counts[start].sum())                # live-together pairs, roughly
-        lifetime = end - start + 1
-        spent = 0
-        for key_name, key in zip(ARENA_KEYS, (-lifetime, -size * lifetime, -size, start)):
-            if spent + pairs > ARENA_PAIR_BUDGET:
-                break
-            spent += pairs
-            placement = np.lexsort((np.arange(nb), key))
-            offsets, arena = _storage.best_fit_offsets(start, end, size, placement)
-            if arena < best[1]:
-                best = [offsets, arena, "best fit by " + key_name, arena <= bound]
-    return tuple(best)
+    steps_start, steps_end = compress_times(start, end + 1)
+    nodes = max(16, min(ARENA_NODES, ARENA_NODE_WORK // max(1, len(size))))
+    offsets, arena, _, proven, _, how, _ = pack(steps_start, steps_end, size,
+                                                node_budget=nodes, width=end - start + 1)
+    return offsets, arena, how, proven
 
 
 def plan_storage(graph, order=None, shape_classes=None, share_cells=True, arena=True):
@@ -264,7 +210,7 @@ def plan_storage(graph, order=None, shape_classes=None, share_cells=True, arena=
     else:
         cell, plan_memory = np.arange(len(size), dtype=np.int64), step_memory
     if arena:
-        offsets, arena, how, optimal = arena_offsets(start, end, size)
+        offsets, arena, how, optimal = arena_for_steps(start, end, size)
     else:
         offsets, arena, how, optimal = np.zeros(len(size), np.int64), 0, "not planned", False
     return StoragePlan(order=order, buffer_of=tables.var_buffer, owner=tables.buf_owner,

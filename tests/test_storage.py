@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import lowmem
 from lowmem import _arena, _storage
-from lowmem._storage_plan import arena_offsets
+from lowmem._storage_plan import arena_for_steps
 from strategies import graphs_with_order, random_graph
 
 
@@ -290,7 +290,7 @@ def test_skyline_search_matches_brute_force(case):
 @given(interval_sets(max_buffers=7))
 def test_arena_offsets_is_honest(case):
     start, end, size, _ = case
-    offsets, arena, how, optimal = arena_offsets(start, end, size)
+    offsets, arena, how, optimal = arena_for_steps(start, end, size)
     packing_ok(start, end, size, offsets, arena)
     best = brute_force_arena(start, end, size)
     assert arena >= best and (arena == best or not optimal)
@@ -308,7 +308,7 @@ GAP_SIZE = [3, 4, 2, 3, 2, 2, 4, 6, 2, 1]
 def test_optimum_above_the_bound_is_proven():
     assert not fits_in(GAP_START, GAP_END, GAP_SIZE, 11)
     assert fits_in(GAP_START, GAP_END, GAP_SIZE, 12)
-    offsets, arena, how, optimal = arena_offsets(GAP_START, GAP_END, GAP_SIZE)
+    offsets, arena, how, optimal = arena_for_steps(GAP_START, GAP_END, GAP_SIZE)
     packing_ok(GAP_START, GAP_END, GAP_SIZE, offsets, arena)
     assert arena == 12 and optimal
     # Cut short, the search proves nothing.
