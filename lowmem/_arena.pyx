@@ -50,7 +50,9 @@ changed entries: backtracking costs what the step forward did.
 import numpy as np
 
 from libc.stdint cimport int64_t
-from libc.stdlib cimport malloc, realloc, free
+from libc.stdlib cimport malloc, free
+
+from ._trail cimport trail_pop, trail_push
 
 cdef int64_t INF = (<int64_t>1) << 62
 
@@ -201,28 +203,14 @@ cdef enum:
     K_PTREE = 4
 
 
-cdef inline int trail_push(Engine* g, int64_t kind, int64_t idx, int64_t old) noexcept nogil:
-    cdef int64_t* grown
-    if g.trail_len + 3 > g.trail_cap:
-        grown = <int64_t*>realloc(g.trail, 2 * g.trail_cap * sizeof(int64_t))
-        if grown == NULL:
-            return -1
-        g.trail = grown
-        g.trail_cap *= 2
-    g.trail[g.trail_len] = kind
-    g.trail[g.trail_len + 1] = idx
-    g.trail[g.trail_len + 2] = old
-    g.trail_len += 3
-    return 0
+cdef inline int _push(Engine* g, int64_t kind, int64_t idx, int64_t old) noexcept nogil:
+    return trail_push(&g.trail, &g.trail_len, &g.trail_cap, kind, idx, old)
 
 
 cdef inline void undo_to(Engine* g, Py_ssize_t mark) noexcept nogil:
     cdef int64_t kind, idx, old
     while g.trail_len > mark:
-        g.trail_len -= 3
-        kind = g.trail[g.trail_len]
-        idx = g.trail[g.trail_len + 1]
-        old = g.trail[g.trail_len + 2]
+        trail_pop(g.trail, &g.trail_len, &kind, &idx, &old)
         if kind == K_FL:
             g.fl[idx] = old
         elif kind == K_REND:
@@ -236,8 +224,8 @@ cdef inline void undo_to(Engine* g, Py_ssize_t mark) noexcept nogil:
 
 
 cdef inline int set_run(Engine* g, Py_ssize_t l, Py_ssize_t r, int64_t v) noexcept nogil:
-    if (trail_push(g, K_FL, l, g.fl[l]) or trail_push(g, K_REND, l, g.rend[l])
-            or trail_push(g, K_RSTART, r, g.rstart[r]) or trail_push(g, K_FTREE, l, g.ftree[l + g.P])):
+    if (_push(g, K_FL, l, g.fl[l]) or _push(g, K_REND, l, g.rend[l])
+            or _push(g, K_RSTART, r, g.rstart[r]) or _push(g, K_FTREE, l, g.ftree[l + g.P])):
         return -1
     g.fl[l] = v
     g.rend[l] = r
@@ -247,11 +235,11 @@ cdef inline int set_run(Engine* g, Py_ssize_t l, Py_ssize_t r, int64_t v) noexce
 
 
 cdef inline int kill_start(Engine* g, Py_ssize_t l) noexcept nogil:
-    if trail_push(g, K_FTREE, l, g.ftree[l + g.P]):
+    if _push(g, K_FTREE, l, g.ftree[l + g.P]):
         return -1
     ftree_set(g, l, INF)
     if g.focus and g.ptree[l + g.P] != -INF:
-        if trail_push(g, K_PTREE, l, g.ptree[l + g.P]):
+        if _push(g, K_PTREE, l, g.ptree[l + g.P]):
             return -1
         ptree_set(g, l, -INF)
     return 0
@@ -274,7 +262,7 @@ cdef int refresh_focus(Engine* g, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
             m = rem_max(g, 1, 0, g.P - 1, k, g.rend[k])
             v = g.fl[k] + m if m > 0 else -INF // 2
         if v != g.ptree[k + g.P]:
-            if trail_push(g, K_PTREE, k, g.ptree[k + g.P]):
+            if _push(g, K_PTREE, k, g.ptree[k + g.P]):
                 return -1
             ptree_set(g, k, v)
         k = g.rend[k] + 1

@@ -31,6 +31,7 @@ import sys
 
 import numpy as np
 
+from ._files import write_atomically
 from ._graph import _printable
 from ._offsets import ArenaError
 
@@ -192,18 +193,4 @@ def write_buffers(path, ids, lower, upper, size, offsets):
     writer.writerow(COLUMNS + (OFFSET,))
     writer.writerows(zip(ids, (int(v) for v in lower), (int(v) for v in upper),
                          (int(v) for v in size), (int(v) for v in offsets)))
-    data = out.getvalue().encode("utf-8")
-    directory, name = os.path.split(os.path.abspath(os.fsdecode(path)))
-    temp = os.path.join(directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    # os.open: mode 0o666 less the umask, as for any file the user writes.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+    write_atomically(path, out.getvalue().encode("utf-8"))

@@ -35,7 +35,9 @@ pairs and memberships capped by the caller (_offsets.canonical_affordable).
 import numpy as np
 
 from libc.stdint cimport int64_t
-from libc.stdlib cimport malloc, realloc, free
+from libc.stdlib cimport malloc, free
+
+from ._trail cimport trail_pop, trail_push
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 cdef int64_t INF = (<int64_t>1) << 62
@@ -96,27 +98,13 @@ cdef enum:
 
 
 cdef inline int _push(Search* g, int64_t kind, int64_t idx, int64_t old) noexcept nogil:
-    cdef int64_t* grown
-    if g.trail_len + 3 > g.trail_cap:
-        grown = <int64_t*>realloc(g.trail, 2 * g.trail_cap * sizeof(int64_t))
-        if grown == NULL:
-            return -1
-        g.trail = grown
-        g.trail_cap *= 2
-    g.trail[g.trail_len] = kind
-    g.trail[g.trail_len + 1] = idx
-    g.trail[g.trail_len + 2] = old
-    g.trail_len += 3
-    return 0
+    return trail_push(&g.trail, &g.trail_len, &g.trail_cap, kind, idx, old)
 
 
 cdef inline void _undo(Search* g, Py_ssize_t mark) noexcept nogil:
     cdef int64_t kind, idx, old
     while g.trail_len > mark:
-        g.trail_len -= 3
-        kind = g.trail[g.trail_len]
-        idx = g.trail[g.trail_len + 1]
-        old = g.trail[g.trail_len + 2]
+        trail_pop(g.trail, &g.trail_len, &kind, &idx, &old)
         if kind == 0:
             g.minoff[idx] = old
         elif kind == 1:

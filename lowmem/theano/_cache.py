@@ -53,6 +53,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import __version__
+from .._files import write_atomically
 
 try:
     import fcntl
@@ -582,19 +583,7 @@ class PlanCache:
 
     def _write(self, path, content):
         data = json.dumps(content, separators=(",", ":"), allow_nan=False).encode("utf-8")
-        temp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}{_TEMP_SUFFIX}"
-        # os.open: mode 0o666 less the umask, as for any file the user writes.
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(temp, path)
-        except BaseException:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
-            raise
+        write_atomically(path, data, _TEMP_SUFFIX)
 
     def _files(self):
         """(key, path) of every plan file; [] if the directory is missing
