@@ -141,6 +141,16 @@ def _option_int(value, option, minimum, allow_none=False):
     return value
 
 
+def _total(values):
+    """The exact sum of non-negative int64 values (NumPy's when it cannot
+    overflow, else Python's integers)."""
+    if len(values) == 0:
+        return 0
+    if int(values.max()) <= np.iinfo(np.int64).max // len(values):
+        return int(values.sum())
+    return sum(int(v) for v in values)
+
+
 def check_buffers(lower, upper, size, ids=None):
     """(lower, upper, size) as int64 arrays, validated: one of each per
     buffer, integers, upper > lower, size >= 0, sizes summing under 2**60.
@@ -164,7 +174,7 @@ def check_buffers(lower, upper, size, ids=None):
         i = int(bad[0])
         raise ArenaError(f"{_name(ids, i)}: size {size[i]} is negative")
     if len(size) and (size.max() >= MAX_TOTAL_BYTES
-                      or sum(int(z) for z in size) >= MAX_TOTAL_BYTES):
+                      or _total(size) >= MAX_TOTAL_BYTES):
         raise ArenaError("the sizes add up to 2**60 bytes or more; lowmem plans arenas below that")
     return lower, upper, size
 
@@ -538,7 +548,7 @@ def arena_offsets(lower, upper, size, capacity=None, time_limit=DEFAULT_TIME_LIM
     capacity = _option_int(capacity, "capacity", 0, allow_none=True)
     lower, upper, size = check_buffers(lower, upper, size, ids)
     units = -(-size // alignment)
-    if len(units) and sum(int(u) for u in units) * alignment >= MAX_TOTAL_BYTES:
+    if len(units) and _total(units) * alignment >= MAX_TOTAL_BYTES:
         raise ArenaError("the aligned sizes add up to 2**60 bytes or more")
     start, end = compress_times(lower, upper)
     unit_capacity = None if capacity is None else capacity // alignment
