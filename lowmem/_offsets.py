@@ -517,7 +517,7 @@ def _nodes_until(deadline, nb, cap):
 
 
 def arena_offsets(lower, upper, size, capacity=None, time_limit=DEFAULT_TIME_LIMIT,
-                  alignment=1, ids=None):
+                  alignment=1, ids=None, node_budget=None):
     """Offsets for buffers in one arena (static memory allocation).
 
     lower, upper  per buffer, integers: the buffer is live over the
@@ -531,19 +531,26 @@ def arena_offsets(lower, upper, size, capacity=None, time_limit=DEFAULT_TIME_LIM
     alignment     every offset a multiple of it; each buffer then takes its
                   size rounded up to a multiple, as aligned allocators pad
     ids           optional names, one per buffer, used in error messages
+    node_budget   search nodes after the greedy packing (None: no limit);
+                  with time_limit=None, the budget alone bounds the search
+                  and the result is the same on every run and machine
 
     Returns an :class:`ArenaPlan`. Raises :class:`ArenaError` (a
     ValueError) naming the buffer or option on bad input.
 
     Cost: O(b log b) to validate, compress the times and pack greedily
     (b buffers, whatever the span of their times), then a search bounded by
-    time_limit.
+    time_limit and node_budget.
     """
     t0 = time.perf_counter()
-    if (isinstance(time_limit, bool) or not isinstance(time_limit, numbers.Real)
+    if time_limit is not None and (
+            isinstance(time_limit, bool) or not isinstance(time_limit, numbers.Real)
             or not math.isfinite(time_limit) or time_limit < 0):
-        raise ArenaError(f"time_limit must be a finite number of seconds >= 0, "
+        raise ArenaError(f"time_limit must be a finite number of seconds >= 0 or None, "
                          f"not {time_limit!r}")
+    node_budget = _option_int(node_budget, "node_budget", 0, allow_none=True)
+    if time_limit is None and node_budget is None:
+        raise ArenaError("time_limit=None needs a node_budget: one of them must bound the search")
     alignment = _option_int(alignment, "alignment", 1)
     capacity = _option_int(capacity, "capacity", 0, allow_none=True)
     lower, upper, size = check_buffers(lower, upper, size, ids)
@@ -553,7 +560,9 @@ def arena_offsets(lower, upper, size, capacity=None, time_limit=DEFAULT_TIME_LIM
     start, end = compress_times(lower, upper)
     unit_capacity = None if capacity is None else capacity // alignment
     offsets, arena, bound, proven, fits, method, nodes = pack(
-        start, end, units, unit_capacity, deadline=t0 + float(time_limit), width=upper - lower)
+        start, end, units, unit_capacity,
+        deadline=None if time_limit is None else t0 + float(time_limit),
+        node_budget=node_budget, width=upper - lower)
     return ArenaPlan(offsets=offsets * alignment, arena_bytes=arena * alignment,
                      lower_bound=bound * alignment, proven=bool(proven), capacity=capacity,
                      fits=fits, method=method, nodes=int(nodes),

@@ -332,3 +332,25 @@ def test_bad_options(options, words):
 def test_arena_error_is_a_value_error():
     assert issubclass(ArenaError, ValueError)
     assert lowmem.ArenaError is ArenaError and lowmem.arena_offsets is arena_offsets
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0, 1, 200, 5000]))
+def test_node_budget_alone_is_deterministic(seed, budget):
+    """time_limit=None with a node budget: valid, and the same plan twice."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    lower = rng.integers(0, 40, n)
+    upper = lower + rng.integers(1, 20, n)
+    size = rng.integers(1, 1000, n)
+    a = arena_offsets(lower, upper, size, time_limit=None, node_budget=budget)
+    b = arena_offsets(lower, upper, size, time_limit=None, node_budget=budget)
+    check_plan(lower, upper, size, a)
+    assert np.array_equal(a.offsets, b.offsets) and a.arena_bytes == b.arena_bytes
+    assert a.method == b.method and a.proven == b.proven
+
+
+def test_node_budget_checked():
+    _raises(["node_budget"], OK[0], OK[1], [1, 2, 3, 4], node_budget=-1)
+    _raises(["node_budget"], OK[0], OK[1], [1, 2, 3, 4], node_budget=1.5)
+    _raises(["time_limit", "node_budget"], OK[0], OK[1], [1, 2, 3, 4], time_limit=None)
