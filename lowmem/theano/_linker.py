@@ -112,7 +112,7 @@ def clear_lists(fgraph, order):
 
 def _alias_inputs(node):
     """{output position: input position} of the node's one-input view and
-    destroy maps (the aliases _translate._aliases gives the model)."""
+    destroy maps (the aliases _bridge.node_aliases gives the model)."""
     out = {}
     for table in (getattr(node.op, "view_map", {}), getattr(node.op, "destroy_map", {})):
         for o, ins in table.items():

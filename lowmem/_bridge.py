@@ -1,0 +1,157 @@
+"""Translate a Theano-style FunctionGraph (Theano's or PyTensor's) into a
+lowmem Graph: written once, over a small adapter per library.
+
+One lowmem node per Apply node, in the given topological order; one lowmem
+variable per variable the nodes read or write (graph inputs, shared
+variables and constants are graph inputs: never counted). Aliases come
+from ``op.view_map`` and ``op.destroy_map``; the destroy handler's
+constraints (``fgraph.orderings()``) become ``orderings``, without which a
+reordered in-place op could overwrite a value another node still reads.
+
+An op whose map ties one output to several inputs (allowed by both
+libraries, rare in practice) is handled conservatively: the output is
+counted as a buffer of its own (over-counting its allocation), and if it
+is a view, the model may free the viewed inputs before the program does.
+
+The adapter (:class:`Adapter`) holds what differs between the libraries:
+which ops alias only sometimes (IfElse), and how a variable's type sizes a
+value.
+"""
+
+from dataclasses import dataclass
+
+from ._graph import Graph
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """What the translation needs from one library.
+
+    name            the library, for messages ("theano", "pytensor")
+    sometimes_alias op classes whose declared view/destroy maps hold on
+                    some calls only (IfElse: views of the true branch,
+                    copies of the false one): their outputs are counted as
+                    buffers of their own, which errs on the safe side
+    """
+    name: str
+    sometimes_alias: tuple = ()
+
+
+@dataclass
+class Translation:
+    """A lowmem Graph with the library's objects behind its ids."""
+    graph: Graph
+    nodes: list          # Apply nodes, by lowmem node id
+    variables: list      # the library's variables, by lowmem variable id
+    index: dict          # variable -> lowmem variable id
+
+
+def variable_nbytes(var, value):
+    """Bytes of `value` as stored for variable `var` (0 if unknown): the
+    type's own measure where it has one (``get_size(get_shape_info(v))``,
+    in both libraries), else the value's ``nbytes``."""
+    if value is None:
+        return 0
+    try:
+        return int(var.type.get_size(var.type.get_shape_info(value)))
+    except Exception:       # a type without size support: fall back to the value
+        return int(getattr(value, "nbytes", 0) or 0)
+
+
+def node_aliases(adapter, node, copies=()):
+    """lowmem aliases of an Apply node: {output position: {input, kind}},
+    leaving out the (node, output position) pairs in `copies`."""
+    if isinstance(node.op, adapter.sometimes_alias):
+        return {}
+    out = {}
+    for kind, table in (("view", getattr(node.op, "view_map", {})),
+                        ("destroy", getattr(node.op, "destroy_map", {}))):
+        for o, ins in table.items():
+            if len(ins) == 1 and 0 <= o < len(node.outputs) and (node, o) not in copies:
+                out[str(o)] = {"input": int(ins[0]), "kind": kind}
+    return out
+
+
+def variable_listing(fgraph, nodes):
+    """(variables, index): the variables by lowmem variable id -- graph
+    inputs, then each node's inputs and outputs as `nodes` first meets
+    them, then graph outputs -- and the id of each. O(nodes + edges)."""
+    index, variables = {}, []
+
+    def add(var):
+        if var not in index:
+            index[var] = len(variables)
+            variables.append(var)
+
+    for var in fgraph.inputs:
+        add(var)
+    for node in nodes:
+        for var in node.inputs:
+            add(var)
+        for var in node.outputs:
+            add(var)
+    for var in fgraph.outputs:
+        add(var)
+    return variables, index
+
+
+def graph_from_fgraph(adapter, fgraph, sizes, shapes=None, workspace=None, name="function",
+                      copies=(), nodes=None):
+    """Build the lowmem Graph of `fgraph`.
+
+    Parameters
+    ----------
+    adapter : Adapter
+    fgraph : the library's FunctionGraph
+    sizes : dict
+        variable -> bytes. Missing variables count 0 bytes.
+    shapes : dict, optional
+        variable -> shape tuple (recorded for storage sharing).
+    workspace : dict, optional
+        Apply node -> scratch bytes it allocates and frees while running.
+    copies : set, optional
+        (Apply node, output position) pairs the op declares a view or
+        destroy alias but that were seen not to share the input's memory
+        (a copy, e.g. Reshape of a non-contiguous array): buffers of their own.
+    nodes : list, optional
+        ``fgraph.toposort()``, if the caller has it.
+
+    Returns a :class:`Translation`. O(nodes + edges + orderings).
+    """
+    shapes = shapes or {}
+    workspace = workspace or {}
+    nodes = list(fgraph.toposort()) if nodes is None else list(nodes)
+    variables, index = variable_listing(fgraph, nodes)
+    node_of = {}
+    lowmem_nodes = []
+    for n, node in enumerate(nodes):
+        node_of[node] = n
+        entry = {"name": f"{node.op}",
+                 "inputs": [index[v] for v in node.inputs],
+                 "outputs": [index[v] for v in node.outputs]}
+        aliases = node_aliases(adapter, node, copies)
+        if aliases:
+            entry["aliases"] = aliases
+        ws = int(workspace.get(node, 0))
+        if ws:
+            entry["workspace"] = ws
+        lowmem_nodes.append(entry)
+
+    lowmem_vars = []
+    for var in variables:
+        entry = {"size": max(0, int(sizes.get(var, 0))), "name": str(var.name or var)}
+        dtype = getattr(var.type, "dtype", None)
+        if isinstance(dtype, str):
+            entry["dtype"] = dtype
+        if var in shapes and shapes[var] is not None:
+            entry["shape"] = [int(d) for d in shapes[var]]
+        lowmem_vars.append(entry)
+
+    orderings = []
+    for after, befores in fgraph.orderings().items():
+        for before in befores:
+            if before in node_of and after in node_of:
+                orderings.append([node_of[before], node_of[after]])
+    graph = Graph(lowmem_vars, lowmem_nodes, [index[v] for v in fgraph.outputs],
+                  orderings, name=name)
+    return Translation(graph, nodes, variables, index)
