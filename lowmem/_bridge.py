@@ -155,3 +155,16 @@ def graph_from_fgraph(adapter, fgraph, sizes, shapes=None, workspace=None, name=
     graph = Graph(lowmem_vars, lowmem_nodes, [index[v] for v in fgraph.outputs],
                   orderings, name=name)
     return Translation(graph, nodes, variables, index)
+
+
+def translator(adapter, default_name):
+    """graph_from_fgraph bound to one library's adapter, with its default
+    graph name: what each front end exports."""
+    def bound(fgraph, sizes, shapes=None, workspace=None, name=default_name, copies=(),
+              nodes=None):
+        return graph_from_fgraph(adapter, fgraph, sizes, shapes, workspace, name=name,
+                                 copies=copies, nodes=nodes)
+    bound.__name__ = bound.__qualname__ = "graph_from_fgraph"
+    bound.__doc__ = (f"The lowmem Graph of a {adapter.name} FunctionGraph "
+                     f"(lowmem._bridge.graph_from_fgraph with its adapter).")
+    return bound
