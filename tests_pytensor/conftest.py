@@ -15,6 +15,9 @@ so pytest-xdist workers can share it.
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+# The repository root (lowmem) and this directory (shared checks) on path.
+for path in (HERE, ROOT):
+    if path not in sys.path:
+        sys.path.insert(0, path)

@@ -52,8 +52,8 @@ from pymc.blocking import DictToArrayBijection  # noqa: E402
 from pytensor.compile.mode import Mode  # noqa: E402
 from pytensor.link.numba.linker import NumbaLinker  # noqa: E402
 
-import lowmem  # noqa: E402
 import lowmem.pytensor as lp  # noqa: E402
+from checks import check_plan  # noqa: E402
 from lowmem.pytensor import _linker  # noqa: E402
 
 # lowmem must plan every function here: a LowMemWarning (PyTensor's order
@@ -186,15 +186,6 @@ def pytensor_in_order(planned, used=None):
     return Mode(linker=NumbaLinker(schedule=schedule))
 
 
-def check_plan(f):
-    """The plan applied, and lowmem's model of it as documented."""
-    plan = lp.plan(f)
-    assert plan is not None
-    nodes = f.maker.fgraph.toposort()
-    assert sorted(map(id, plan.order)) == sorted(map(id, nodes))
-    assert lowmem.peak(plan.translation.graph, plan.schedule.order) == plan.schedule.peak
-    assert plan.schedule.peak <= plan.schedule.default_peak
-    return plan
 
 
 # ---------------------------------------------------------------- tests
