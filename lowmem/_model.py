@@ -111,14 +111,29 @@ def check_order(graph, order):
     return order
 
 
-def simulate(graph, order):
+def _check_lag(release_lag):
+    if (isinstance(release_lag, bool) or not isinstance(release_lag, (int, np.integer))
+            or release_lag < 0):
+        raise ValueError(f"release_lag must be a whole number of steps >= 0, "
+                         f"not {_show(release_lag)}")
+    return int(release_lag)
+
+
+def simulate(graph, order, release_lag=0):
     """Run `order` through the memory model, keeping the buffers.
+
+    release_lag: steps a dead buffer stays allocated after the step that
+    frees it in the model (0: the model as documented; 1: a runtime that
+    releases a value one statement after its last reader, as the code
+    Numba generates for PyTensor does, see lowmem/pytensor/_measure.py).
 
     Returns (timeline, allocated, freed): timeline[t] the bytes in use
     while step t runs; allocated[t] and freed[t] the buffers (named by the
-    variable owning them) step t allocates and that are freed after it,
-    freed ones largest first. Raises OrderError on an invalid order.
+    variable owning them) step t allocates and that die after it (released
+    release_lag steps later), freed ones largest first. Raises OrderError
+    on an invalid order.
     """
+    release_lag = _check_lag(release_lag)
     order = check_order(graph, order)
     owner = _buffer_of(graph)
     outputs = set(graph.outputs.tolist())
@@ -140,10 +155,13 @@ def simulate(graph, order):
                 readers[owner[v]].add(n)
 
     live = set()
-    in_use = 0        # bytes of the live buffers
+    in_use = 0        # bytes of the live buffers (dead ones not yet released included)
     timeline = np.zeros(len(order), dtype=np.int64)
     allocated, freed = [], []
     for step, n in enumerate(order):
+        if release_lag and step > release_lag:
+            # Dead since step - release_lag - 1: released before this step.
+            in_use -= sum(size_of[b] for b in freed[step - release_lag - 1])
         new = [v for v in node_outputs[n] if owner[v] == v]
         size = sum(size_of[v] for v in new)
         timeline[step] = in_use + size + workspace[n]
@@ -159,30 +177,37 @@ def simulate(graph, order):
                       key=lambda b: (-size_of[b], b))
         for b in gone:
             live.discard(b)
-            in_use -= size_of[b]
+        if not release_lag:
+            in_use -= sum(size_of[b] for b in gone)
         allocated.append(new)
         freed.append(gone)
     return timeline, allocated, freed
 
 
-def memory_timeline(graph, order):
+def memory_timeline(graph, order, release_lag=0):
     """Bytes in use at each step of `order` (a NumPy int64 array).
 
+    release_lag: steps a dead buffer stays allocated (see simulate; 0 = the
+    documented model, which lowmem.schedule minimises).
+
     Raises OrderError if `order` is not a valid order of `graph`, TypeError
-    if `graph` is not a Graph.
+    if `graph` is not a Graph, ValueError on a bad release_lag.
     """
     check_graph("memory_timeline", graph)
-    return simulate(graph, order)[0]
+    return simulate(graph, order, release_lag)[0]
 
 
-def peak(graph, order=None):
+def peak(graph, order=None, release_lag=0):
     """Peak bytes of `order` (default: the listed order) under the memory model.
 
+    release_lag: steps a dead buffer stays allocated (see simulate; 0 = the
+    documented model, which lowmem.schedule minimises).
+
     Raises OrderError if `order` is not a valid order of `graph`, TypeError
-    if `graph` is not a Graph.
+    if `graph` is not a Graph, ValueError on a bad release_lag.
     """
     check_graph("peak", graph)
     if order is None:
         order = graph.default_order()
-    timeline = memory_timeline(graph, order)
+    timeline = memory_timeline(graph, order, release_lag)
     return int(timeline.max()) if len(timeline) else 0

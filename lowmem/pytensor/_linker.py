@@ -20,7 +20,7 @@ from pytensor.link.numba.linker import NumbaLinker
 from pytensor.link.utils import map_storage
 from pytensor.link.vm import VMLinker
 
-from .. import _scheduler
+from .. import _model, _scheduler
 from .._scheduler import DEFAULT_MEMORY_LIMIT
 from ._record import record
 from ._translate import graph_from_fgraph
@@ -102,10 +102,19 @@ class _LowMemLinking:
             warnings.warn(f"lowmem: PyTensor's order kept for this function: "
                           f"{type(e).__name__}: {e}", LowMemWarning, stacklevel=4)
             return None
-        vm.plan = LowMemPlan(translation=translation, schedule=schedule,
-                             record_seconds=t1 - t0,
+        # The backend's runtime may release values later than the model
+        # (release_lag): keep the listed order when, so measured, it is lower.
+        order_ids = list(schedule.order)
+        listed_ids = list(range(len(nodes)))        # translation.nodes is `nodes`
+        listed_peak = _model.peak(translation.graph, listed_ids, self.release_lag)
+        order_peak = _model.peak(translation.graph, order_ids, self.release_lag)
+        if listed_peak < order_peak:
+            order_ids, order_peak = listed_ids, listed_peak
+        vm.plan = LowMemPlan(translation=translation, schedule=schedule, order_ids=order_ids,
+                             release_lag=self.release_lag, peak=order_peak,
+                             listed_peak=listed_peak, record_seconds=t1 - t0,
                              schedule_seconds=time.perf_counter() - t1)
-        return [translation.nodes[i] for i in schedule.order]
+        return [translation.nodes[i] for i in order_ids]
 
     def _link_in_order(self, vm, input_storage, output_storage, storage_map):
         order = self._plan(vm, input_storage)
@@ -118,23 +127,41 @@ class _LowMemLinking:
 
 
 class LowMemPlan:
-    """What the first call of a LowMemMode function decided."""
+    """What the first call of a LowMemMode function decided.
 
-    def __init__(self, translation, schedule, record_seconds, schedule_seconds):
-        self.translation = translation      # _bridge.Translation (sizes of this call)
-        self.schedule = schedule            # lowmem.Schedule
+    translation  _bridge.Translation (the graph, sizes of that call)
+    schedule     lowmem.Schedule (the search's best order under the model)
+    order_ids    the node ids run: schedule.order, or the listed order when
+                 the backend's release lag makes that one lower
+    release_lag  steps the backend keeps a dead value (Numba: 1, VM: 0)
+    peak         lowmem.peak of order_ids with that lag: what a call should
+                 measure
+    listed_peak  the same for PyTensor's own (listed) order
+    """
+
+    def __init__(self, translation, schedule, order_ids, release_lag, peak, listed_peak,
+                 record_seconds, schedule_seconds):
+        self.translation = translation
+        self.schedule = schedule
+        self.order_ids = order_ids
+        self.release_lag = release_lag
+        self.peak = peak
+        self.listed_peak = listed_peak
         self.record_seconds = record_seconds
         self.schedule_seconds = schedule_seconds
 
     @property
     def order(self):
         """The Apply nodes, in the order the function runs them."""
-        return [self.translation.nodes[i] for i in self.schedule.order]
+        return [self.translation.nodes[i] for i in self.order_ids]
 
 
 class LowMemNumbaLinker(_LowMemLinking, NumbaLinker):
     """PyTensor's Numba linker, its generated function's statements in
-    lowmem's order (chosen on the first call)."""
+    lowmem's order (chosen on the first call). Its code releases a value one
+    statement after its last reader (measured: lowmem/pytensor/_measure.py)."""
+
+    release_lag = 1
 
     def __init__(self, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, allow_gc=None):
         super().__init__(allow_gc=allow_gc)
@@ -148,6 +175,8 @@ class LowMemVMLinker(_LowMemLinking, VMLinker):
     """PyTensor's Python loop VM (the C VM evaluates depth-first from the
     outputs and would ignore the order), thunks run in lowmem's order and
     values freed after their last use."""
+
+    release_lag = 0
 
     def __init__(self, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, allow_gc=None):
         super().__init__(allow_gc=True if allow_gc is None else allow_gc, use_cloop=False)
