@@ -10,8 +10,60 @@ reader as the default order would, and reads every value's bytes and shape.
 """
 
 import copy
+import functools
+
+import numpy as np
+from pytensor.scalar import basic as ps
+from pytensor.tensor.elemwise import Elemwise
 
 from .._bridge import variable_nbytes
+
+
+def _scalar_numpy(op, args):
+    """A scalar op applied to arrays with NumPy, or None when there is no
+    NumPy equivalent here (the caller then uses the op's own code)."""
+    if isinstance(op, ps.Cast):
+        return np.asarray(args[0]).astype(op.o_type.dtype)
+    if isinstance(op, ps.Identity):
+        return args[0]
+    if isinstance(op, ps.Second):
+        return np.broadcast_to(args[1], np.broadcast_shapes(*(np.shape(a) for a in args)))
+    spec = getattr(op, "nfunc_spec", None)
+    fn = getattr(np, spec[0], None) if spec else None
+    if fn is None or spec[2] != 1:
+        return None
+    if len(args) > spec[1]:
+        if spec[1] != 2 or fn not in (np.add, np.multiply, np.maximum, np.minimum):
+            return None
+        return functools.reduce(fn, args)           # variadic add, mul, ...
+    return fn(*args) if len(args) == spec[1] else None
+
+
+def _elemwise_numpy(node, inputs):
+    """The outputs of an Elemwise node computed with whole-array NumPy calls,
+    or None. PyTensor's Python code for an Elemwise of a Composite calls the
+    scalar code once per element (np.frompyfunc): seconds on a training
+    step's arrays, where NumPy takes milliseconds. The values are the
+    same computation (rounding may differ in the last place: only sizes and
+    shapes are kept, and later nodes' shapes do not depend on such bits)."""
+    scalar = node.op.scalar_op
+    if isinstance(scalar, ps.Composite):
+        env = dict(zip(scalar.fgraph.inputs, inputs))
+        for inner in scalar.fgraph.toposort():
+            args = [env[v] if v in env else np.asarray(v.data) for v in inner.inputs]
+            value = _scalar_numpy(inner.op, args)
+            if value is None:
+                return None
+            env[inner.outputs[0]] = value
+        values = [env[v] if v in env else np.asarray(v.data) for v in scalar.fgraph.outputs]
+    else:
+        value = _scalar_numpy(scalar, list(inputs))
+        if value is None:
+            return None
+        values = [value]
+    shape = np.broadcast_shapes(*(np.shape(a) for a in inputs))
+    return [np.array(np.broadcast_to(np.asarray(v, dtype=out.type.dtype), shape))
+            for v, out in zip(values, node.outputs)]
 
 
 def destroyed_inputs(fgraph, nodes):
@@ -59,8 +111,15 @@ def record(fgraph, nodes, input_values):
         for var in node.outputs:
             storage_map[var] = [None]
             compute_map[var] = [False]
-        thunk = node.op.make_thunk(node, storage_map, compute_map, [], impl="py")
-        thunk()
+        fast = None
+        if isinstance(node.op, Elemwise) and len(node.outputs) >= 1:
+            fast = _elemwise_numpy(node, [storage_map[v][0] for v in node.inputs])
+        if fast is not None and len(fast) == len(node.outputs):
+            for var, value in zip(node.outputs, fast):
+                storage_map[var][0] = value
+        else:
+            thunk = node.op.make_thunk(node, storage_map, compute_map, [], impl="py")
+            thunk()
         for var in node.outputs:
             note(var, storage_map[var][0])
         for var in node.inputs:
