@@ -122,8 +122,19 @@ class _LowMemLinking:
             order = self.fgraph.toposort()
         backend = self._backend(schedule=lambda fgraph, order=order: list(order))
         backend = backend.accept(self.fgraph, self.no_recycling)
-        return backend.make_all(input_storage=input_storage, output_storage=output_storage,
-                                storage_map=storage_map)[0]
+        # Link as PyTensor does, with empty input cells: the Numba linker
+        # turns an input whose cell holds a value into a constant of the
+        # generated code's globals (keeping this call's arrays alive for good).
+        held = [cell[0] for cell in input_storage]
+        for cell in input_storage:
+            cell[0] = None
+        try:
+            return backend.make_all(input_storage=input_storage,
+                                    output_storage=output_storage,
+                                    storage_map=storage_map)[0]
+        finally:
+            for cell, value in zip(input_storage, held):
+                cell[0] = value
 
 
 class LowMemPlan:
