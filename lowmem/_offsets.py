@@ -220,16 +220,18 @@ PROBE_NOISE = 0.1
 
 
 def _live_pairs(start, end):
-    """Pairs of buffers live at a common step. O(b log b)."""
+    """Pairs of buffers live at a common step, at least (buffers with equal
+    starts are counted both ways: an upper estimate for the caps). O(b log b)."""
     so = np.sort(start)
     # Buffer i (by start) meets those starting at or after it, up to its end.
     rank = np.searchsorted(so, start, side="left")
     return int((np.searchsorted(so, end, side="right") - 1 - rank).sum())
 
 
-def canonical_affordable(start, end):
-    """True when the canonical search's lists fit its memory cap."""
-    return (_live_pairs(start, end) <= CANONICAL_MAX_PAIRS
+def canonical_affordable(start, end, pairs):
+    """True when the canonical search's lists fit its memory cap (`pairs`:
+    _live_pairs(start, end))."""
+    return (pairs <= CANONICAL_MAX_PAIRS
             and int((end - start + 1).sum()) <= CANONICAL_MAX_MEMBERSHIPS)
 
 
@@ -317,7 +319,8 @@ def pack(start, end, size, capacity=None, deadline=None, node_budget=None, width
     # buffer once could find nothing: skipped.
     canonical_nodes = None if budget.nodes is None else min(budget.nodes // 2,
                                                              CANONICAL_NODE_WORK // nb)
-    if (not good_enough() and not budget.spent() and canonical_affordable(start, end)
+    pairs = None if good_enough() else _live_pairs(start, end)
+    if (not good_enough() and not budget.spent() and canonical_affordable(start, end, pairs)
             and (canonical_nodes is None or canonical_nodes >= nb)):
         # Deciding a capacity, this search is the one that gets there.
         stage_deadline, stage_nodes = budget.share(0.5 if capacity is None else 0.8)
@@ -388,7 +391,8 @@ def pack(start, end, size, capacity=None, deadline=None, node_budget=None, width
 
     if best[1] > BEST_FIT_TARGET * lower_bound and not (capacity is not None
                                                         and best[1] <= capacity):
-        pairs = _live_pairs(start, end)
+        if pairs is None:
+            pairs = _live_pairs(start, end)
         lifetime = end - start + 1 if width is None else width
         spent = 0
         for key_name, key in zip(BEST_FIT_KEYS, (-lifetime, -size * lifetime, -size, start)):

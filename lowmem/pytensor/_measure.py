@@ -27,7 +27,7 @@ import gc
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 64 * 1024
-_malloc_fixed = False
+_libc = None              # the C library, once its thresholds are fixed
 
 
 class MeasureError(RuntimeError):
@@ -35,24 +35,19 @@ class MeasureError(RuntimeError):
 
 
 def _fix_malloc():
-    global _malloc_fixed
-    if _malloc_fixed:
-        return
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name)
-        ok = (libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-              and libc.mallopt(_M_TRIM_THRESHOLD, MMAP_THRESHOLD))
-    except (OSError, AttributeError) as e:
-        raise MeasureError(f"cannot set the C library's malloc thresholds: {e}") from None
-    if not ok:
-        raise MeasureError("the C library refused mallopt(M_MMAP_THRESHOLD)")
-    _malloc_fixed = True
-    global _trim
-    _trim = libc.malloc_trim
-
-
-_trim = None
+    """The C library, with malloc's thresholds fixed (once per process)."""
+    global _libc
+    if _libc is None:
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c"))
+            ok = (libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+                  and libc.mallopt(_M_TRIM_THRESHOLD, MMAP_THRESHOLD))
+        except (OSError, AttributeError) as e:
+            raise MeasureError(f"cannot set the C library's malloc thresholds: {e}") from None
+        if not ok:
+            raise MeasureError("the C library refused mallopt(M_MMAP_THRESHOLD)")
+        _libc = libc
+    return _libc
 
 
 def _status(key):
@@ -68,11 +63,11 @@ def measure_call(f, *args, **kwargs):
     memory above what was resident just before the call, at any time
     during it. The inputs are resident before the call and so not counted;
     outputs and every intermediate are."""
-    _fix_malloc()
+    libc = _fix_malloc()
     gc.collect()
     # Freed memory that malloc still holds (from before the thresholds were
     # fixed) would be reused without raising the resident set: give it back.
-    _trim(0)
+    libc.malloc_trim(0)
     try:
         with open("/proc/self/clear_refs", "w") as refs:
             refs.write("5")
