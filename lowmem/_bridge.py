@@ -22,6 +22,10 @@ from dataclasses import dataclass
 
 from ._graph import Graph
 
+# A measured cost is never below this (a timer's resolution): a node that
+# seems free is not, and a zero cost would make recomputing it look free.
+MIN_COST_SECONDS = 1e-7
+
 
 @dataclass(frozen=True)
 class Adapter:
@@ -35,6 +39,18 @@ class Adapter:
     """
     name: str
     sometimes_alias: tuple = ()
+
+
+# Ops that must run once in a call (version 2's `recompute: false`): their
+# second run would not give the same values or would act twice (random
+# draws, printing). Matched on the op class's name, in both libraries.
+RUN_ONCE_OP_NAMES = ("Random", "Print")
+
+
+def runs_once(node):
+    """The node's op is random or has a side effect (RUN_ONCE_OP_NAMES)."""
+    name = type(node.op).__name__
+    return any(word in name for word in RUN_ONCE_OP_NAMES)
 
 
 @dataclass
@@ -96,7 +112,7 @@ def variable_listing(fgraph, nodes):
 
 
 def graph_from_fgraph(adapter, fgraph, sizes, shapes=None, workspace=None, name="function",
-                      copies=(), nodes=None):
+                      copies=(), nodes=None, costs=None):
     """Build the lowmem Graph of `fgraph`.
 
     Parameters
@@ -115,6 +131,11 @@ def graph_from_fgraph(adapter, fgraph, sizes, shapes=None, workspace=None, name=
         (a copy, e.g. Reshape of a non-contiguous array): buffers of their own.
     nodes : list, optional
         ``fgraph.toposort()``, if the caller has it.
+    costs : dict, optional
+        Apply node -> seconds one run takes (the recording call's): the
+        nodes' ``cost`` for memory budgets met by recomputation. Without
+        it every node costs 1. Random and printing ops are marked
+        ``recompute: false`` either way (:func:`runs_once`).
 
     Returns a :class:`Translation`. O(nodes + edges + orderings).
     """
@@ -135,6 +156,10 @@ def graph_from_fgraph(adapter, fgraph, sizes, shapes=None, workspace=None, name=
         ws = int(workspace.get(node, 0))
         if ws:
             entry["workspace"] = ws
+        if costs is not None:
+            entry["cost"] = max(float(costs.get(node, 0.0)), MIN_COST_SECONDS)
+        if runs_once(node):
+            entry["recompute"] = False
         lowmem_nodes.append(entry)
 
     lowmem_vars = []
@@ -161,9 +186,9 @@ def translator(adapter, default_name):
     """graph_from_fgraph bound to one library's adapter, with its default
     graph name: what each front end exports."""
     def bound(fgraph, sizes, shapes=None, workspace=None, name=default_name, copies=(),
-              nodes=None):
+              nodes=None, costs=None):
         return graph_from_fgraph(adapter, fgraph, sizes, shapes, workspace, name=name,
-                                 copies=copies, nodes=nodes)
+                                 copies=copies, nodes=nodes, costs=costs)
     bound.__name__ = bound.__qualname__ = "graph_from_fgraph"
     bound.__doc__ = (f"The lowmem Graph of a {adapter.name} FunctionGraph "
                      f"(lowmem._bridge.graph_from_fgraph with its adapter).")

@@ -5,13 +5,15 @@ A :class:`Graph` is a DAG of nodes (Theano's Apply nodes) over variables
 form and validated on construction, so that everything downstream, the
 Cython core in particular, may assume a well-formed graph.
 
-The JSON form (``"format": "lowmem-graph", "version": 1``) is specified in
+The JSON form (``"format": "lowmem-graph", "version": 2``; version 1 is
+read too) is specified in
 docs/format.md; :func:`load` reads it (plain or gzipped, from a file or
 standard input, with a size cap) and :meth:`Graph.to_json` writes it.
 """
 
 import gzip
 import json
+import math
 import operator
 import os
 import re
@@ -26,7 +28,12 @@ from itertools import chain, repeat
 import numpy as np
 
 FORMAT = "lowmem-graph"
-VERSION = 1
+# The version written when a graph uses version 2's node fields (`cost`,
+# `recompute`); a graph without them is written as version 1, which older
+# readers take. Every version up to VERSION is read.
+VERSION = 2
+VERSIONS = (1, 2)
+V2_NODE_FIELDS = ("cost", "recompute")
 ALIAS_KINDS = ("view", "destroy")
 
 # The sum of all variable sizes plus the largest workspace must stay below
@@ -49,7 +56,8 @@ _NONZERO = re.compile(rb"[^\0]")
 TOP_FIELDS = frozenset(("format", "version", "name", "variables", "nodes", "outputs",
                         "orderings", "meta"))
 VARIABLE_FIELDS = frozenset(("size", "name", "dtype", "shape"))
-NODE_FIELDS = frozenset(("name", "inputs", "outputs", "workspace", "aliases"))
+NODE_FIELDS = frozenset(("name", "inputs", "outputs", "workspace", "aliases", "cost",
+                         "recompute"))
 
 # Codes for Graph.var_alias_kind.
 NO_ALIAS, VIEW, DESTROY = 0, 1, 2
@@ -194,8 +202,10 @@ class Graph:
     nodes : list of dict
         One entry per node, in a valid execution order (the default order):
         ``inputs`` and ``outputs`` (variable ids), optionally ``name``,
-        ``workspace`` (bytes) and ``aliases`` (output position ->
-        ``{"input": input position, "kind": "view" | "destroy"}``).
+        ``workspace`` (bytes), ``aliases`` (output position ->
+        ``{"input": input position, "kind": "view" | "destroy"}``),
+        ``cost`` (compute cost, a finite number >= 0, default 1) and
+        ``recompute`` (False: the node must run exactly once).
     outputs : list of int
         Variables the caller receives; their buffers are never freed.
     orderings : list of (int, int)
@@ -221,7 +231,8 @@ class Graph:
     ----------------------------------------------------
     var_size, var_producer (-1 for graph inputs), var_alias_of (the
     variable an output aliases, or -1), var_alias_kind (NO_ALIAS, VIEW,
-    DESTROY); node_workspace; in_ptr/in_idx and out_ptr/out_idx (CSR
+    DESTROY); node_workspace; node_cost (float64); node_recompute (bool:
+    may run more than once); in_ptr/in_idx and out_ptr/out_idx (CSR
     inputs and outputs per node, repeats kept); outputs; orderings (m x 2);
     var_names, var_dtypes, var_shapes, node_names (lists); meta (dict or None).
     """
@@ -237,6 +248,7 @@ class Graph:
         self.meta = meta
         self._init_variables(variables)
         self._init_nodes(nodes)
+        self._init_recompute_fields(nodes)
         self._init_outputs_and_orderings(outputs, orderings)
         self._check_acyclic_and_default_order()
         # Python ints: the sum itself must not wrap.
@@ -246,7 +258,7 @@ class Graph:
             raise GraphError(f"the graph's variables and largest workspace add up to {total} "
                              f"bytes; lowmem handles less than 2**62")
         for arr in (self.var_size, self.var_producer, self.var_alias_of, self.var_alias_kind,
-                    self.node_workspace, self.in_ptr, self.in_idx, self.out_ptr, self.out_idx,
+                    self.node_workspace, self.node_cost, self.node_recompute, self.in_ptr, self.in_idx, self.out_ptr, self.out_idx,
                     self.outputs, self.orderings):
             arr.setflags(write=False)
 
@@ -426,6 +438,38 @@ class Graph:
         self.in_ptr, self.in_idx = _csr(ins)
         self.out_ptr, self.out_idx = _csr(outs)
 
+    def _init_recompute_fields(self, nodes):
+        """Version 2's `cost` and `recompute` (nodes are dicts: _init_nodes
+        checked). One C-level pass per field; a per-node pass only to name
+        the first bad value."""
+        nn = self.n_nodes
+        self.node_cost = np.ones(nn, dtype=np.float64)
+        self.node_recompute = np.ones(nn, dtype=bool)
+        costs = list(map(dict.get, nodes, repeat("cost", nn)))
+        if not _types_within(costs, {_NONE}):
+            for n, c in enumerate(costs):
+                if c is None:
+                    continue
+                if (isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating))
+                        or not math.isfinite(c) or c < 0):
+                    raise GraphError(f"{self._node_label(n)}: cost must be a finite number "
+                                     f">= 0, got {_show(c)}")
+                self.node_cost[n] = float(c)
+        flags = list(map(dict.get, nodes, repeat("recompute", nn)))
+        if not _types_within(flags, {_NONE}):
+            for n, r in enumerate(flags):
+                if r is None:
+                    continue
+                if not isinstance(r, (bool, np.bool_)):
+                    raise GraphError(f"{self._node_label(n)}: recompute must be true or false, "
+                                     f"got {_show(r)}")
+                self.node_recompute[n] = bool(r)
+
+    def uses_version_2(self):
+        """True when some node has a cost other than 1 or recompute false
+        (what version 1 cannot say)."""
+        return bool((self.node_cost != 1.0).any() or not self.node_recompute.all())
+
     def _init_aliases(self, label, aliases, node_in, node_out):
         if not isinstance(aliases, dict):
             raise GraphError(f"{label}: 'aliases' must be an object")
@@ -598,8 +642,14 @@ class Graph:
                                          "kind": ALIAS_KINDS[self.var_alias_kind[v] - 1]}
             if aliases:
                 node["aliases"] = aliases
+            if self.node_cost[n] != 1.0:
+                cost = float(self.node_cost[n])
+                node["cost"] = int(cost) if cost.is_integer() and abs(cost) < 2**53 else cost
+            if not self.node_recompute[n]:
+                node["recompute"] = False
             nodes.append(node)
-        out = {"format": FORMAT, "version": VERSION, "name": self.name,
+        version = VERSION if self.uses_version_2() else 1
+        out = {"format": FORMAT, "version": version, "name": self.name,
                "variables": variables, "nodes": nodes,
                "outputs": [int(v) for v in self.outputs]}
         if len(self.orderings):
@@ -632,15 +682,22 @@ class Graph:
         if obj.get("format") != FORMAT:
             raise GraphError(f"not a lowmem graph: 'format' is {_show(obj.get('format'))}, "
                              f"expected {FORMAT!r}")
-        if not _is_int(obj.get("version")) or obj.get("version") != VERSION:
-            raise GraphError(f"unsupported lowmem-graph version {_show(obj.get('version'))} "
-                             f"(this lowmem reads version {VERSION})")
+        version = obj.get("version")
+        if not _is_int(version) or version not in VERSIONS:
+            raise GraphError(f"unsupported lowmem-graph version {_show(version)} "
+                             f"(this lowmem reads versions {VERSIONS[0]} to {VERSIONS[-1]})")
         unknown = set(obj) - TOP_FIELDS
         if unknown:
             raise GraphError(f"unknown top-level field(s) {_show(sorted(map(str, unknown)))}")
         for field in ("variables", "nodes"):
             if field not in obj:
                 raise GraphError(f"missing field {field!r}")
+        if version < 2 and isinstance(obj["nodes"], list):
+            for n, node in enumerate(obj["nodes"]):
+                if isinstance(node, dict) and any(f in node for f in V2_NODE_FIELDS):
+                    field = next(f for f in V2_NODE_FIELDS if f in node)
+                    raise GraphError(f"node {n}: {field!r} is a version 2 field; this file "
+                                     f"says version {version}")
         return cls(obj["variables"], obj["nodes"], obj.get("outputs"),
                    obj.get("orderings"), obj.get("name"), meta=obj.get("meta"))
 

@@ -25,6 +25,7 @@ incumbent; once the windows stall, branch and bound takes the rest. The peak of 
 never above any first order (each is the join of its restrictions).
 """
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -103,12 +104,48 @@ class Schedule:
     default_peak: int
     heuristic_peaks: dict = field(default_factory=dict)
     stats: dict = field(default_factory=dict)
+    recompute: object = None
 
     def to_dict(self):
-        return {"order": [int(n) for n in self.order], "peak": self.peak,
-                "lower_bound": self.lower_bound, "optimal": self.optimal,
-                "default_peak": self.default_peak,
-                "heuristic_peaks": dict(self.heuristic_peaks), "stats": dict(self.stats)}
+        out = {"order": [int(n) for n in self.order], "peak": self.peak,
+               "lower_bound": self.lower_bound, "optimal": self.optimal,
+               "default_peak": self.default_peak,
+               "heuristic_peaks": dict(self.heuristic_peaks), "stats": dict(self.stats)}
+        if self.recompute is not None:
+            out["recompute"] = self.recompute.to_dict()
+        return out
+
+
+@dataclass
+class Recompute:
+    """What a schedule with a memory budget decided (Schedule.recompute).
+
+    memory_budget      the budget in bytes
+    fits               the order's peak is within it
+    added_cost         summed cost of the runs beyond each node's first
+    cost_lower_bound   no order within the budget adds less (proven)
+    reruns             node id -> extra runs
+    best_peak          peak of the best order running each node once
+    memory_lower_bound no order, with repeats or not, peaks below this
+    source             the first plan the order came from
+    """
+    memory_budget: int
+    fits: bool
+    added_cost: float
+    cost_lower_bound: float
+    reruns: dict
+    best_peak: int
+    memory_lower_bound: int
+    source: str = ""
+
+    def to_dict(self):
+        return {"memory_budget": self.memory_budget, "fits": self.fits,
+                "added_cost": self.added_cost,
+                "cost_lower_bound": (None if math.isinf(self.cost_lower_bound)
+                                     else self.cost_lower_bound),
+                "reruns": {str(n): c for n, c in self.reruns.items()},
+                "best_peak": self.best_peak, "memory_lower_bound": self.memory_lower_bound,
+                "source": self.source}
 
 
 @dataclass
@@ -389,7 +426,93 @@ def _good_enough(lower, tolerance_bytes, tolerance_ratio):
 
 
 def schedule(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose=True,
-             tolerance_bytes=0, tolerance_ratio=0.0, start_order=None):
+             tolerance_bytes=0, tolerance_ratio=0.0, start_order=None, memory_budget=None):
+    """Find the order of `graph`'s nodes with the lowest peak memory; with a
+    `memory_budget`, the order (nodes possibly run more than once) whose
+    peak fits it at the least added compute cost found.
+
+    See :func:`_schedule_once` for the parameters and the result without a
+    budget. memory_budget: bytes (an int >= 0) or a fraction of the best
+    order's peak (a float > 0). When the best order running each node once
+    fits, it is the result (added cost 0). Otherwise half of `time_limit`
+    goes to finding that order and the rest to recomputation (_recompute.py):
+    the result's order lists recomputed nodes again, ``peak`` is its peak,
+    ``lower_bound`` the lowest peak any order with repeats can have,
+    ``optimal`` True only when the added cost equals its proven lower bound,
+    and ``recompute`` (a :class:`Recompute`) says what was added. If no
+    order within the budget is found, the result is the lowest peak found
+    (``recompute.fits`` False). Raises TypeError or ValueError naming the
+    argument on a bad one.
+    """
+    if memory_budget is None:
+        return _schedule_once(graph, time_limit, memory_limit, decompose, tolerance_bytes,
+                              tolerance_ratio, start_order)
+    return _schedule_within(graph, memory_budget, time_limit, memory_limit, decompose,
+                            start_order)
+
+
+def _budget_bytes(memory_budget, best_peak):
+    """A budget in bytes from an int (bytes) or a float (fraction of the
+    best peak)."""
+    if isinstance(memory_budget, (bool, np.bool_)):
+        raise TypeError("memory_budget must be a number of bytes (int) or a fraction of the "
+                        "best peak (float), not a bool")
+    if isinstance(memory_budget, (int, np.integer)):
+        return _byte_count("memory_budget", memory_budget, 0)
+    if isinstance(memory_budget, (float, np.floating)):
+        if not math.isfinite(memory_budget) or memory_budget <= 0:
+            raise ValueError(f"memory_budget as a fraction of the best peak must be a finite "
+                             f"number > 0, got {memory_budget!r}")
+        return int(memory_budget * best_peak)
+    raise TypeError(f"memory_budget must be a number of bytes (int) or a fraction of the best "
+                    f"peak (float), not {type(memory_budget).__name__}")
+
+
+def _schedule_within(graph, memory_budget, time_limit, memory_limit, decompose, start_order):
+    from . import _recompute
+    t0 = time.perf_counter()
+    if isinstance(memory_budget, (bool, np.bool_)) or not isinstance(
+            memory_budget, (int, np.integer, float, np.floating)):
+        _budget_bytes(memory_budget, 0)         # the type error
+    limit = _real("time_limit", time_limit, finite=False)
+    once = _schedule_once(graph, limit / 2, memory_limit, decompose, 0, 0.0, start_order)
+    budget = _budget_bytes(memory_budget, once.peak)
+    tables = _recompute.tables_of(graph)
+    memory_lower = tables.memory_lower_bound()
+    stats = dict(once.stats)
+    # Keep a little of the time for the last check and the result.
+    deadline = t0 + limit - min(CLEANUP_SHARE * limit, CLEANUP_MAX_SECONDS)
+    if once.peak <= budget:
+        plan = _recompute.RecomputePlan(once.order, once.peak, 0.0, {}, True, "no recomputation")
+    else:
+        bases = {"best": once.order, "listed": graph.default_order()}
+        plan = None
+        if budget >= memory_lower:
+            plan = _recompute.plan_within(tables, budget, bases, deadline)
+        if plan is None:
+            # Nothing within the budget: the lowest peak found, with at least
+            # a little time to find one.
+            plan = _recompute.lowest_reachable(tables, bases, max(memory_lower, budget + 1),
+                                               once.peak, max(deadline, time.perf_counter() + 1))
+            if plan is None:
+                plan = _recompute.RecomputePlan(once.order, once.peak, 0.0, {}, False,
+                                                "no recomputation")
+            plan.fits = False
+    cost_lower = _recompute.cost_lower_bound(graph, budget, once.lower_bound)
+    stats["seconds"] = time.perf_counter() - t0
+    stats["recompute_seconds"] = stats["seconds"] - once.stats["seconds"]
+    info = Recompute(memory_budget=budget, fits=bool(plan.fits), added_cost=plan.added_cost,
+                     cost_lower_bound=cost_lower, reruns=dict(plan.reruns),
+                     best_peak=once.peak, memory_lower_bound=memory_lower, source=plan.source)
+    return Schedule(order=plan.order, peak=int(plan.peak),
+                    lower_bound=int(min(memory_lower, plan.peak)),
+                    optimal=bool(plan.fits and plan.added_cost <= cost_lower),
+                    default_peak=once.default_peak, heuristic_peaks=once.heuristic_peaks,
+                    stats=stats, recompute=info)
+
+
+def _schedule_once(graph, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, decompose=True,
+                   tolerance_bytes=0, tolerance_ratio=0.0, start_order=None):
     """Find the order of `graph`'s nodes with the lowest peak memory.
 
     Parameters

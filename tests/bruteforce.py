@@ -267,3 +267,89 @@ def dfs_postorder(graph):
     for n in range(graph.n_nodes):
         visit(n)
     return order
+
+
+# ------------------------------------------------ recomputation (repeats)
+def timeline_with_repeats(graph, order):
+    """Step memory of an order that may list nodes more than once, for
+    graphs without aliases, written from rule 5 of docs/format.md as a
+    per-step count (no instances): a run at step s of the producer of v
+    keeps v from s to the last step before the producer's next run that
+    reads v (s itself if none), or to the end when v is a graph output and
+    this is the producer's last run. O(steps * variables)."""
+    assert not graph.var_alias_kind.any(), "alias-free graphs only"
+    order = [int(n) for n in order]
+    steps = len(order)
+    outputs = {int(v) for v in graph.outputs}
+    reads = [set(int(v) for v in graph.node_inputs(n)) for n in range(graph.n_nodes)]
+    memory = [int(graph.node_workspace[n]) for n in order]
+    for v in range(graph.n_vars):
+        p = int(graph.var_producer[v])
+        if p < 0:
+            continue
+        runs = [t for t, n in enumerate(order) if n == p]
+        for k, s in enumerate(runs):
+            end = runs[k + 1] if k + 1 < len(runs) else steps
+            if v in outputs and k + 1 == len(runs):
+                last = steps - 1
+            else:
+                last = max([t for t in range(s + 1, end) if v in reads[order[t]]], default=s)
+            for t in range(s, last + 1):
+                memory[t] += int(graph.var_size[v])
+    return memory
+
+
+def min_added_cost(graph, budget, max_states=200_000):
+    """Least added compute cost of an order with repeats whose peak is at
+    most `budget` (None when none exists), by Dijkstra over pebbling states
+    (nodes run so far, buffers kept): running a node needs its inputs kept
+    and costs its `cost` when it ran before; after it, any kept buffer may
+    be dropped. The memory model frees each value at its last read, which is
+    one of these drop choices, so the least cost over pebblings is the least
+    cost over orders. Alias-free graphs without orderings, every node
+    repeatable; exponential (small graphs only). Returns (cost, order)."""
+    import heapq
+    import itertools
+    assert not graph.var_alias_kind.any() and not len(graph.orderings)
+    nn, nv = graph.n_nodes, graph.n_vars
+    producer = [int(p) for p in graph.var_producer]
+    size = [int(s) for s in graph.var_size]
+    ins = [[int(v) for v in graph.node_inputs(n) if producer[int(v)] >= 0] for n in range(nn)]
+    outs = [[int(v) for v in graph.node_outputs(n)] for n in range(nn)]
+    cost = [float(c) for c in graph.node_cost]
+    ws = [int(w) for w in graph.node_workspace]
+    outputs = {int(v) for v in graph.outputs if producer[int(v)] >= 0}
+    full = (1 << nn) - 1
+    start = (0, frozenset())
+    best = {start: 0.0}
+    tie = itertools.count()
+    heap = [(0.0, next(tie), start, ())]
+    while heap:
+        c, _, state, order = heapq.heappop(heap)
+        if c > best.get(state, float("inf")):
+            continue
+        ran, kept = state
+        if ran == full and outputs <= kept:
+            return c, list(order)
+        if len(best) > max_states:
+            raise RuntimeError("min_added_cost: too many states")
+        live = sum(size[v] for v in kept)
+        for n in range(nn):
+            if not all(v in kept for v in ins[n]):
+                continue
+            # A rerun replaces the old values of its outputs: those die at
+            # their last read, before this step.
+            step = live - sum(size[v] for v in outs[n] if v in kept) \
+                + sum(size[v] for v in outs[n]) + ws[n]
+            if step > budget:
+                continue
+            step_cost = c + (cost[n] if ran >> n & 1 else 0.0)
+            after = kept | set(outs[n])
+            droppable = sorted(after)
+            for r in range(len(droppable) + 1):
+                for drop in itertools.combinations(droppable, r):
+                    new = (ran | 1 << n, frozenset(after - set(drop)))
+                    if step_cost < best.get(new, float("inf")):
+                        best[new] = step_cost
+                        heapq.heappush(heap, (step_cost, next(tie), new, order + (n,)))
+    return None

@@ -142,7 +142,7 @@ def _bad_files(tmp_path):
     p.write_text(json.dumps(d))
     files["negative size"] = str(p)
     d = cases.join_twice().to_dict()
-    d["version"] = 2
+    d["version"] = 3
     p = tmp_path / "version.json"
     p.write_text(json.dumps(d))
     files["version"] = str(p)

@@ -116,7 +116,7 @@ INVALID = {
     "no nodes": lambda d: d.pop("nodes"),
     "no format": lambda d: d.pop("format"),
     "other format": lambda d: d.update(format="onnx"),
-    "version 2": lambda d: d.update(version=2),
+    "version 3": lambda d: d.update(version=3),
     "version string": lambda d: d.update(version="1"),
     "unknown top-level field": lambda d: d.update(extra=1),
     "meta a list": lambda d: d.update(meta=[1]),

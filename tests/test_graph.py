@@ -404,7 +404,7 @@ def test_missing_format():
     raises(d, "format")
 
 
-@pytest.mark.parametrize("version", [2, 0, "1", None, 1.5])
+@pytest.mark.parametrize("version", [3, 0, "1", None, 1.5])
 def test_wrong_version(version):
     raises(simple_dict(version=version), "version", repr(version))
 

@@ -45,7 +45,7 @@ def test_mode_refuses_options_and_a_linker_together():
 
 GOOD = dict(time_limit=0.25, memory_limit=2**21, tolerance_bytes=0, tolerance_ratio=0.5,
             share_storage=False, keep_bytes=0, keep_allowance=0, name="f", c_thunks=True,
-            plan_cache=False, cache_dir="/tmp/plans")
+            plan_cache=False, cache_dir="/tmp/plans", memory_budget=0.5)
 
 BAD = [  # (option, value, exception, what the message says)
     ("time_limit", "1", TypeError, "number of seconds"),
@@ -75,6 +75,11 @@ BAD = [  # (option, value, exception, what the message says)
     ("plan_cache", None, TypeError, "True or False"),
     ("cache_dir", 3, TypeError, "a path or None"),
     ("cache_dir", "", ValueError, "non-empty path"),
+    ("memory_budget", "0.5", TypeError, "bytes"),
+    ("memory_budget", True, TypeError, "bytes"),
+    ("memory_budget", -1, ValueError, "between 0"),
+    ("memory_budget", 0.0, ValueError, "finite and > 0"),
+    ("memory_budget", float("inf"), ValueError, "finite and > 0"),
 ]
 
 

@@ -93,20 +93,24 @@ class Plan:
 def clear_lists(fgraph, order):
     """Per step of `order`: the variables whose storage cells can be emptied
     after it. A variable goes after its last reader; an output of the node
-    that nobody reads goes at once; graph inputs and outputs never do."""
-    keep = set(fgraph.inputs) | set(fgraph.outputs)
-    last_reader = {}
+    that nobody reads goes at once; graph inputs never do, graph outputs
+    only when their node runs again later (recomputation: `order` may list
+    a node more than once, and each value goes after its last reader before
+    its node's next run, as in the memory model's rule 5)."""
+    inputs, outputs = set(fgraph.inputs), set(fgraph.outputs)
+    lists = [[] for _ in order]
+    last = {}       # variable -> the last step that made or read its current value
     for step, node in enumerate(order):
         for var in node.inputs:
-            last_reader[var] = step
-    lists = [[] for _ in order]
-    for var, step in last_reader.items():
-        if var.owner is not None and var not in keep:
-            lists[step].append(var)
-    for step, node in enumerate(order):
+            if var.owner is not None:
+                last[var] = step
         for var in node.outputs:
-            if var not in last_reader and var not in keep:
-                lists[step].append(var)
+            if var in last:         # its earlier value: gone after its last reader
+                lists[last[var]].append(var)
+            last[var] = step
+    for var, step in last.items():
+        if var not in inputs and var not in outputs:
+            lists[step].append(var)
     return lists
 
 
@@ -312,7 +316,7 @@ class LowMemVM(VM):
         ordinary calls slower. Scratch that an op mallocs outside NumPy is
         not seen (Theano's ops allocate theirs as NumPy arrays)."""
         storage = self.storage_map
-        sizes, shapes, workspace, copies = {}, {}, {}, set()
+        sizes, shapes, workspace, copies, seconds = {}, {}, {}, set(), {}
         for var in storage:
             if var.owner is None:
                 sizes[var] = variable_nbytes(var, storage[var][0])
@@ -324,7 +328,9 @@ class LowMemVM(VM):
             def run():
                 before = counter.current
                 counter.reset_peak()
+                started = time.perf_counter()
                 thunk()
+                seconds[node] = time.perf_counter() - started
                 allocated = 0
                 for pos, out in enumerate(node.outputs):
                     value = storage[out][0]
@@ -344,14 +350,14 @@ class LowMemVM(VM):
                                   self.post_thunk_clear)
         with AllocationCounter() as counter:
             self._run(program)
-        return sizes, shapes, workspace, copies
+        return sizes, shapes, workspace, copies, seconds
 
     def _record_and_plan(self):
         signature = self._input_signature() if self.cache is not None else None
         t0 = time.perf_counter()
-        sizes, shapes, workspace, copies = self._record()
+        sizes, shapes, workspace, copies, seconds = self._record()
         self.plan_with(sizes, shapes, workspace, True, time.perf_counter() - t0, copies,
-                       signature)
+                       signature, seconds)
 
     def search_seconds(self):
         """The scheduler's time limit: the linker's, or with "auto" (None) a
@@ -361,22 +367,33 @@ class LowMemVM(VM):
         return min(AUTO_TIME_MAX, max(AUTO_TIME_MIN, AUTO_TIME_SHARE * self.compile_seconds))
 
     def plan_with(self, sizes, shapes, workspace, measured, record_seconds, copies=(),
-                  signature=None):
+                  signature=None, seconds=None):
         """Schedule with these sizes and run in that order from now on;
         store the plan in the plan cache if `signature` (of the recorded
-        inputs) is given and the cache is on. On failure, warn and keep
-        Theano's toposort order."""
+        inputs) is given and the cache is on. `seconds`: each node's time
+        in the recording call, its cost when a memory budget makes some
+        nodes run again. On failure, warn and keep Theano's toposort order."""
         t1 = time.perf_counter()
         self.recorded = True
         options = self.linker.options
         try:
+            budget = options.memory_budget
             translation = graph_from_fgraph(self.fgraph, sizes, shapes, workspace,
                                             name=options.name or "theano-function",
-                                            copies=copies)
-            result = scheduler.schedule(translation.graph, time_limit=self.search_seconds(),
-                                        memory_limit=options.memory_limit,
-                                        tolerance_bytes=options.tolerance_bytes,
-                                        tolerance_ratio=options.tolerance_ratio)
+                                            copies=copies,
+                                            costs=seconds if budget is not None else None)
+            if budget is None:
+                result = scheduler.schedule(translation.graph, time_limit=self.search_seconds(),
+                                            memory_limit=options.memory_limit,
+                                            tolerance_bytes=options.tolerance_bytes,
+                                            tolerance_ratio=options.tolerance_ratio)
+            else:
+                # Recomputation needs time of its own: twice the search's
+                # (lowmem.schedule gives half of it to the best order).
+                result = scheduler.schedule(translation.graph,
+                                            time_limit=2 * self.search_seconds(),
+                                            memory_limit=options.memory_limit,
+                                            memory_budget=budget)
         except Exception as e:      # the function still runs, in toposort order
             self.plan_error = f"{type(e).__name__}: {e}"
             warnings.warn(f"lowmem could not schedule this function ({self.plan_error}); "
@@ -398,7 +415,10 @@ class LowMemVM(VM):
         self.plan = Plan(translation, result, order, clear_lists(self.fgraph, order),
                          record_seconds, time.perf_counter() - t1, measured, copies=copies,
                          source=source, cache_key=self.cache_key)
-        if self.linker.options.share_storage:
+        if result.recompute is not None and result.recompute.reruns:
+            self.plan.notes.append("storage not shared: the order runs some nodes again "
+                                   "(memory_budget)")
+        elif self.linker.options.share_storage:
             try:
                 self._share(translation, result.order, set(excluded))
             except Exception as e:      # the order stands; storage is not shared
@@ -615,7 +635,7 @@ class LowMemLinker(VM_Linker):
         vm.compile_seconds = time.perf_counter() - started if started else 0.0
         if self.options.example_inputs is not None:
             _plan_from_examples(self, vm, input_storage)
-        elif self.options.plan_cache:
+        elif self.options.plan_cache and self.options.memory_budget is None:
             _open_cache(self, vm, order)
         return (vm,
                 [link.Container(var, cell) for var, cell in zip(fgraph.inputs, input_storage)],

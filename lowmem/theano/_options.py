@@ -68,6 +68,13 @@ class LowMemOptions:
     cache_dir : str or None
         Where plans are kept (None: ``lowmem-plans`` in Theano's compile
         directory, ``theano.config.compiledir``).
+    memory_budget : int, float or None
+        Meet this peak by recomputing values in the backward pass when the
+        best order does not (issue 13): bytes (an int), or a fraction of
+        the best order's peak (a float > 0, e.g. 0.5). Nodes cost the
+        seconds the recording call measured; the order runs some thunks
+        again. With a budget, storage sharing and the plan cache are off
+        for the function. None (default): every node runs once.
     """
     time_limit: float | None = None
     memory_limit: int = scheduler.DEFAULT_MEMORY_LIMIT
@@ -82,6 +89,7 @@ class LowMemOptions:
     c_thunks: bool | None = None
     plan_cache: bool = True
     cache_dir: str | None = None
+    memory_budget: int | float | None = None
 
     def __post_init__(self):
         def put(name, value):       # normalise a field of the frozen instance
@@ -105,6 +113,19 @@ class LowMemOptions:
                 raise ValueError("LowMemOptions: cache_dir must be a non-empty path")
         if self.c_thunks is not None:
             _boolean("c_thunks", self.c_thunks)
+        if self.memory_budget is not None:
+            budget = self.memory_budget
+            if isinstance(budget, bool) or not isinstance(budget, numbers.Real):
+                raise TypeError(f"LowMemOptions: memory_budget must be bytes (an int) or a "
+                                f"fraction of the best peak (a float), got "
+                                f"{type(budget).__name__}")
+            if isinstance(budget, numbers.Integral):
+                put("memory_budget", _integer("memory_budget", budget, 0))
+            elif not (math.isfinite(budget) and budget > 0):
+                raise ValueError(f"LowMemOptions: memory_budget must be finite and > 0 as a "
+                                 f"fraction of the best peak, got {budget!r}")
+            else:
+                put("memory_budget", float(budget))
         if self.name is not None and not isinstance(self.name, str):
             raise TypeError(f"LowMemOptions: name must be a string or None, "
                             f"got {type(self.name).__name__}")
