@@ -26,7 +26,7 @@ NO_PY312 := make: Python 3.12 not found (needed for the PyTensor environment, $(
 # Keep any flags the caller gave; only add the default when none were given.
 export THEANO_FLAGS ?= blas.ldflags=
 
-.PHONY: all venv venv-pytensor build build-theano build-pytensor test test-peer test-install demo bench bench-scale bench-theano bench-storage bench-networks bench-graphs bench-arena clean distclean
+.PHONY: all venv venv-pytensor build build-theano build-pytensor test test-slow test-peer test-peer-pytensor test-install demo bench bench-scale bench-theano bench-storage bench-networks bench-graphs bench-arena bench-recompute clean distclean
 
 all: build
 
@@ -73,17 +73,29 @@ test: build
 	@status=0; \
 	for suite in "$(VPY) tests" "$(PT_VPY) tests_pytensor"; do \
 	  set -- $$suite; \
-	  "$$1" -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=20 "$$2" || { s=$$?; \
+	  "$$1" -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=20 -m "not slow" "$$2" || { s=$$?; \
 	    if [ $$s -eq 5 ]; then echo "make test: pytest collected no tests in $$2 (exit 5)" >&2; fi; \
 	    if [ $$status -eq 0 ]; then status=$$s; fi; }; \
 	done; \
 	exit $$status
+
+# The slow tests (marked `slow`: the PyTensor zoo, minutes of PyTensor's
+# rewrites and Numba compiles), left out of `make test`; CI runs both.
+test-slow: build-pytensor
+	$(PT_VPY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=10 -m slow tests_pytensor
 
 # Theano's own tests with and without LowMemMode (peer/README.md; ~6 min
 # on an empty Theano compile cache). Fails when outcomes differ or a run
 # passes too few tests.
 test-peer: build-theano
 	$(VPY) peer/run.py
+
+# PyTensor 3.3.7's own tests (the sdist's tests/, downloaded once into
+# build/peer-pytensor/ and checked by sha256, and the package's doctests)
+# with and without LowMemMode (peer/README.md). Fails when outcomes differ
+# or a run passes too few tests.
+test-peer-pytensor: build-pytensor
+	$(PT_VPY) peer_pytensor/run.py
 
 # `pip install .` (not editable) into a fresh venv from a copy of the
 # tracked files (a stale build/ would end up in the wheel), its build
@@ -138,6 +150,12 @@ bench-networks: build-theano
 # it). BENCH_ARGS passes options, e.g. BENCH_ARGS="--time-limit 2 --quick".
 bench-arena: build-theano
 	$(VPY) -m benchmarks.run_arena $(BENCH_ARGS)
+
+# Memory budgets met by recomputation (issue 13): the planner on the
+# real-scale training graphs, then LowMemMode(memory_budget=...) on the zoo.
+bench-recompute: build-theano
+	$(VPY) -m benchmarks.run_recompute --graphs
+	$(VPY) -m benchmarks.run_recompute --theano
 
 # Rebuild benchmarks/graphs/: each network compiled and called once in
 # Theano (LowMemMode measures sizes and workspace; tens of minutes), and

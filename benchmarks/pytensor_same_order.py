@@ -22,6 +22,10 @@ def main(argv=None):
     if args.trials < 1:
         parser.error("--trials must be at least 1")
     warnings.simplefilter("ignore")
+    # glibc's thresholds fixed before any large block is freed into the heap
+    # (else the measure adds up a call's arrays carved from old free chunks).
+    from lowmem.pytensor._measure import _fix_malloc
+    _fix_malloc()
     import pytensor
     from pytensor.compile.mode import Mode
     from pytensor.link.numba.linker import NumbaLinker

@@ -4,7 +4,8 @@
                     [--max-input-bytes N] [--json]
     lowmem plan FILE.json [--order best|default] [--time-limit S]
                 [--max-input-bytes N] [--json]
-    lowmem demo [--out DIR] [--time-limit S] [--model NAME] [--calls N]
+    lowmem demo [--backend theano|pytensor] [--out DIR] [--time-limit S]
+                [--model NAME] [--calls N]
     lowmem cache [list] [--dir DIR] [--json]
     lowmem cache clear [--dir DIR] [--older-than DAYS]
     lowmem arena FILE.csv [--capacity B] [--time-limit S] [--alignment A]
@@ -63,7 +64,16 @@ JSON object on standard output:
 with sizes in bytes, seconds as a number and the order as node ids (indices
 into the file's "nodes").
 
-Exit status: 0 on success; 2 on bad input (missing file, not a regular
+With --memory-budget the order may list a node more than once (its
+recomputations; docs/format.md, rule 5), "peak" is its peak, "lower_bound"
+the lowest peak any order with recomputation can have, "optimal" means the
+least added cost is proven, and the JSON object has "recompute":
+  {"memory_budget", "fits", "added_cost", "cost_lower_bound", "reruns"
+   (node id -> extra runs), "best_peak" (each node once),
+   "memory_lower_bound", "source"}
+
+Exit status: 0 on success; 1 when --memory-budget is not met (the report
+gives the lowest peak found); 2 on bad input (missing file, not a regular
 file, over --max-input-bytes, invalid JSON or graph, bad option value), with
 one line on standard error naming the problem.
 """
@@ -80,6 +90,16 @@ installed.
 
 On a clean machine Theano first compiles its C code into ~/.theano, which
 takes a minute or two; later runs take seconds. Progress is on stderr.
+
+--backend pytensor does the same in PyTensor (Theano's maintained
+successor) with lowmem.pytensor.LowMemMode against PyTensor's default mode
+(Numba backend), on a U-Net-shaped stack of dense layers by default, and
+reports lowmem's compile overhead beside PyTensor's compile time; peaks
+are measured as the resident set's high-water mark over a call. PyTensor
+needs Python 3.12 and NumPy 2, so it runs in its own environment: with
+the interpreter named by the environment variable LOWMEM_PYTENSOR_PYTHON,
+else with this one if it has PyTensor, else with .venv-pytensor/bin/python
+next to lowmem's source (made by `make build-pytensor`).
 """
 
 _PLAN_DESCRIPTION = """\
@@ -110,9 +130,10 @@ Exit status: 0 on success; 2 on bad input, with one line on standard error.
 
 _DEMO_EPILOG = """\
 Exit status: 0 when both modes give equal results; 1 when they differ;
-2 on bad input (a bad option value, an output directory that cannot be
-created) or when Theano cannot be imported, with one line on standard
-error naming the problem.
+2 on bad input (a bad option value or backend, an unknown model, an output
+directory that cannot be created) or when Theano, or PyTensor's
+environment, cannot be found, with one line on standard error naming the
+problem.
 """
 
 _CACHE_DESCRIPTION = """\
@@ -256,6 +277,15 @@ def _build_parser():
     sched.add_argument("--memory-limit", metavar="MB", default="256",
                        help="mebibytes the search may use for its tables (default 256; "
                             "at least 1, at most this machine's memory)")
+    sched.add_argument("--memory-budget", metavar="BYTES|RATIO", default=None,
+                       help="meet this peak by recomputing values when the best order "
+                            "does not: BYTES, a whole number (e.g. 50000000), or RATIO, "
+                            "a number with a decimal point, a fraction of the best "
+                            "order's peak (e.g. 0.5); the order then lists recomputed "
+                            "nodes again and the report gives the added compute cost "
+                            "(the nodes' 'cost' fields, format version 2; 1 each by "
+                            "default). Half the time limit finds the best order, the rest "
+                            "plans recomputation")
     sched.set_defaults(run=_cmd_schedule)
 
     plan = commands.add_parser(
@@ -275,20 +305,26 @@ def _build_parser():
 
     demo = commands.add_parser(
         "demo",
-        help="run a Theano training step in the default mode and in lowmem's order",
+        help="run a Theano (or PyTensor) training step in the default mode and in "
+             "lowmem's order",
         description=_DEMO_DESCRIPTION,
         epilog=_DEMO_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    demo.add_argument("--backend", metavar="LIBRARY", default="theano",
+                      help="theano (default: Theano 1.0.5, in this environment) or pytensor "
+                           "(PyTensor 3.3 with its Numba backend, run in .venv-pytensor; "
+                           "see above)")
     demo.add_argument("--out", metavar="DIR", default=".",
                       help="directory for the plot (default: the current directory; "
                            "created if missing)")
     demo.add_argument("--time-limit", metavar="S", default="1.0",
                       help="seconds lowmem may spend scheduling the function (default 1.0; "
                            "0 = heuristics only, 'inf' = until proven optimal)")
-    demo.add_argument("--model", metavar="NAME", default="unet",
-                      help="which model's training step: unet (default), inception, "
-                           "densenet, resnet, convnet, mlp, rnn or transformer")
+    demo.add_argument("--model", metavar="NAME", default=None,
+                      help="which model's training step: with theano unet (default), "
+                           "inception, densenet, resnet, convnet, mlp, rnn or transformer; "
+                           "with pytensor skip_mlp (default), mlp, branches or tiny")
     demo.add_argument("--calls", metavar="N", default="3",
                       help=f"calls in each mode, a whole number from 2 to {MAX_DEMO_CALLS:,} "
                            "(default 3; the second is measured)")
@@ -436,7 +472,10 @@ def _human_report(graph, s):
     add(f"best peak:       {format_bytes(s.peak)}  "
         f"({_reduction(s.default_peak, s.peak):.1f}% below default)")
     add(f"lower bound:     {format_bytes(s.lower_bound)}")
-    if s.optimal:
+    if s.recompute is not None:
+        add(f"optimal:         {'yes (proven least added cost)' if s.optimal else 'not proven'}"
+            " (with --memory-budget: the least added cost within the budget)")
+    elif s.optimal:
         add("optimal:         yes (proven)")
     else:
         gap = _reduction(s.peak, s.lower_bound)
@@ -449,12 +488,34 @@ def _human_report(graph, s):
         names = list(s.heuristic_peaks)
         best = min(names, key=lambda k: (s.heuristic_peaks[k], names.index(k)))
         add(f"best heuristic:  {_printable(best)}, {format_bytes(s.heuristic_peaks[best])}")
+    if s.recompute is not None:
+        _recompute_report(add, graph, s)
     if "first_order" in s.stats:
         add(f"first order:     {s.stats['first_order']} (the incumbent of the peak segment)")
         add(f"neighbourhoods:  {s.stats.get('neighbourhoods_improved', 0):,} of "
             f"{s.stats.get('neighbourhoods', 0):,} improved the order")
         add(f"bound from:      {s.stats.get('bound_source', '-')}")
     return "\n".join(lines)
+
+
+def _recompute_report(add, graph, s):
+    r = s.recompute
+    add(f"memory budget:   {format_bytes(r.memory_budget)}: "
+        + ("met" if r.fits else f"NOT met: the lowest peak found is {format_bytes(s.peak)} "
+           f"(no order goes below {format_bytes(r.memory_lower_bound)})"))
+    add(f"best once:       {format_bytes(r.best_peak)} (each node run once)")
+    runs = sum(r.reruns.values())
+    total = float(graph.node_cost.sum())
+    share = f" ({100 * r.added_cost / total:.1f}% of one run of every node)" if total else ""
+    add(f"recomputed:      {runs:,} extra runs of {len(r.reruns):,} nodes, added cost "
+        f"{r.added_cost:g}{share}")
+    if r.fits:
+        add(f"cost bound:      no order within the budget adds less than "
+            f"{r.cost_lower_bound:g}")
+    top = sorted(r.reruns, key=lambda n: (-r.reruns[n] * graph.node_cost[n], n))[:5]
+    for n in top:
+        add(f"  again x{r.reruns[n]}:      node {n} ({_printable(graph.node_names[n])}), "
+            f"cost {graph.node_cost[n]:g} each")
 
 
 def _json_report(graph, s):
@@ -472,6 +533,7 @@ def _json_report(graph, s):
         "neighbourhoods_improved": int(s.stats.get("neighbourhoods_improved", 0)),
         "bound_source": s.stats.get("bound_source"),
         "order": [int(n) for n in s.order],
+        **({"recompute": s.recompute.to_dict()} if s.recompute is not None else {}),
     })
 
 
@@ -484,20 +546,39 @@ def _read_graph(args):
         raise _BadInput(str(e)) from None
 
 
+def _memory_budget(text):
+    """--memory-budget: an int (bytes) or a float with a point or exponent
+    (a fraction of the best order's peak), as lowmem.schedule takes them."""
+    if text is None:
+        return None
+    if text.isascii() and text.isdigit():
+        return int(_number(text, "--memory-budget", 0, BYTES_LIMIT - 1, whole=True))
+    value = _number(text, "--memory-budget", 0)
+    if value <= 0 or math.isinf(value):
+        raise _BadInput(f"--memory-budget: a ratio must be a finite number > 0, "
+                        f"got {_clip(text)}")
+    return float(value)
+
+
 def _cmd_schedule(args, out):
     from ._scheduler import schedule
     time_limit = _number(args.time_limit, "--time-limit", 0, allow_inf=True)
     memory_mb = _number(args.memory_limit, "--memory-limit", 1, _physical_memory_mib(),
                         maximum_is=" MiB (this machine's memory)")
+    budget = _memory_budget(args.memory_budget)
+    if budget is not None and math.isinf(time_limit):
+        raise _BadInput("--time-limit: 'inf' cannot be used with --memory-budget (the "
+                        "recomputation search never proves it is done); give seconds")
     graph = _read_graph(args)
     try:
-        s = schedule(graph, time_limit=time_limit, memory_limit=int(memory_mb * 2**20))
+        s = schedule(graph, time_limit=time_limit, memory_limit=int(memory_mb * 2**20),
+                     memory_budget=budget)
     except (ValueError, OverflowError) as e:
         # A graph the model accepts but the core cannot hold (e.g. byte
         # totals beyond its 64-bit range).
         raise _BadInput(f"{_printable(args.file)}: cannot schedule this graph: {e}") from None
     _emit(_json_report(graph, s) if args.json else _human_report(graph, s), out)
-    return EXIT_OK
+    return EXIT_NOT_MET if s.recompute is not None and not s.recompute.fits else EXIT_OK
 
 
 def _cmd_plan(args, out):
@@ -535,13 +616,32 @@ def _cmd_plan(args, out):
     return EXIT_OK
 
 
+DEMO_BACKENDS = ("theano", "pytensor")
+THEANO_DEMO_MODELS = ("mlp", "convnet", "resnet", "inception", "densenet", "unet", "rnn",
+                      "transformer")
+#: The environment variable naming the Python (3.12, with PyTensor) that
+#: runs `lowmem demo --backend pytensor`.
+PYTENSOR_PYTHON_VARIABLE = "LOWMEM_PYTENSOR_PYTHON"
+# The directory holding the lowmem package (the repository, for a source
+# checkout): where .venv-pytensor is looked for.
+_SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def _cmd_demo(args, out):
-    import os
     time_limit = _number(args.time_limit, "--time-limit", 0, allow_inf=True)
     calls = _number(args.calls, "--calls", 2, MAX_DEMO_CALLS, whole=True)
-    known = ("mlp", "convnet", "resnet", "inception", "densenet", "unet", "rnn", "transformer")
-    if args.model not in known:
-        raise _BadInput(f"--model: unknown model {_clip(args.model)} (known: {', '.join(known)})")
+    if args.backend not in DEMO_BACKENDS:
+        raise _BadInput(f"--backend: unknown backend {_clip(args.backend)} "
+                        f"(known: {', '.join(DEMO_BACKENDS)})")
+    if args.backend == "theano":
+        model = args.model if args.model is not None else "unet"
+        if model not in THEANO_DEMO_MODELS:
+            raise _BadInput(f"--model: unknown model {_clip(model)} "
+                            f"(known: {', '.join(THEANO_DEMO_MODELS)})")
+    else:
+        # Checked by lowmem.pytensor._demo, which knows its models (one line, status 2).
+        model = args.model
+        python = _pytensor_python()
     if not args.no_plot:
         if os.path.exists(args.out) and not os.path.isdir(args.out):
             raise _BadInput(f"--out: {_printable(args.out)} exists and is not a directory")
@@ -550,12 +650,75 @@ def _cmd_demo(args, out):
         except OSError as e:
             raise _BadInput(f"--out: cannot create {_printable(args.out)}: "
                             f"{e.strerror or e}") from None
+    if args.backend == "pytensor":
+        return _run_pytensor_demo(python, args, time_limit, model, int(calls), out)
     try:
         from .theano._demo import run_demo
     except ImportError as e:
         raise _BadInput(f"cannot import Theano: {e}") from None
-    return run_demo(out_dir=args.out, time_limit=time_limit, model=args.model,
+    return run_demo(out_dir=args.out, time_limit=time_limit, model=model,
                     calls=int(calls), plot=not args.no_plot, stdout=out)
+
+
+def _have_pytensor():
+    import importlib.util
+    return importlib.util.find_spec("pytensor") is not None
+
+
+def _pytensor_python():
+    """The Python to run the PyTensor demo with: $LOWMEM_PYTENSOR_PYTHON,
+    else this one if it has PyTensor (None: run in this process), else
+    .venv-pytensor/bin/python beside lowmem's source; _BadInput saying how
+    to make that environment when there is none."""
+    how = "create it with `make build-pytensor` (Python 3.12, PyTensor 3.3)"
+    named = os.environ.get(PYTENSOR_PYTHON_VARIABLE)
+    if named:
+        if not (os.path.isfile(named) and os.access(named, os.X_OK)):
+            raise _BadInput(f"--backend pytensor: {PYTENSOR_PYTHON_VARIABLE}="
+                            f"{_printable(named)} is not an executable file; point it at the "
+                            f"Python of PyTensor's environment, or {how}")
+        return named
+    if _have_pytensor():
+        return None
+    venv = os.path.join(_SOURCE_ROOT, ".venv-pytensor", "bin", "python")
+    if os.path.isfile(venv) and os.access(venv, os.X_OK):
+        return venv
+    raise _BadInput(f"--backend pytensor needs PyTensor's environment, not found: no "
+                    f"{_printable(venv)} and {PYTENSOR_PYTHON_VARIABLE} not set; {how}")
+
+
+def _run_pytensor_demo(python, args, time_limit, model, calls, out):
+    """lowmem.pytensor._demo, in this process (python None) or run by
+    `python` with this lowmem first on its path; its results copied to
+    `out`, its progress on this stderr. Returns its exit status."""
+    argv = ["--out", args.out, "--time-limit", str(time_limit), "--calls", str(calls)]
+    if model is not None:
+        argv += ["--model", model]
+    if args.no_plot:
+        argv.append("--no-plot")
+    if python is None:
+        from .pytensor._demo import main as pytensor_demo
+        stdout, sys.stdout = sys.stdout, out
+        try:
+            return pytensor_demo(argv)
+        except SystemExit as e:                 # its usage errors: one line, status 2
+            return e.code
+        finally:
+            sys.stdout = stdout
+    import subprocess
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_SOURCE_ROOT, env.get("PYTHONPATH")) if p)
+    try:
+        child = subprocess.Popen([python, "-m", "lowmem.pytensor._demo"] + argv,
+                                 stdout=subprocess.PIPE, text=True, env=env)
+    except OSError as e:
+        raise _BadInput(f"--backend pytensor: cannot run {_printable(python)}: "
+                        f"{e.strerror or e}") from None
+    with child:
+        for line in child.stdout:
+            out.write(line)
+            out.flush()
+    return child.returncode
 
 
 def _plan_cache_module():

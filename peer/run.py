@@ -21,19 +21,21 @@ set it (Theano needs it with this NumPy). `--compiledir DIR` adds
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
-MODES = ("default", "lowmem")
-OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+# The verdict (records read back, runs compared, MIN_PASSED, summary) is
+# peer_compare.py's, shared with peer_pytensor/run.py.
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+import peer_compare  # noqa: E402
+from peer_compare import MODES, OUTCOMES, one_line, outcomes  # noqa: E402,F401
 
 # The subset: test files inside the installed `theano` package, in two lanes
 # that run at once (--jobs 2), each lane with its own compile cache. Sized so
@@ -214,131 +216,26 @@ def run_lane(lane, tests, modes, site, flags, compiledir, extra, timeout):
                        timeout) for m in modes]
 
 
-def outcomes(report):
-    """node id -> (outcome, message) from a LOWMEM_PEER_REPORT file."""
-    phases = {}
-    if os.path.exists(report):
-        with open(report) as fh:
-            for line in fh:
-                entry = json.loads(line)
-                phases.setdefault(entry["nodeid"], []).append(entry)
-    tests = {}
-    for nodeid, entries in phases.items():
-        outcome, message = "passed", ""
-        for e in entries:
-            if e["outcome"] == "failed":
-                outcome = "failed" if e["when"] == "call" else "error"
-                message = e["message"]
-                break
-            if e["outcome"] == "skipped":
-                outcome = "xfailed" if e["xfail"] else "skipped"
-                message = e["message"]
-            elif e["when"] == "call" and e["xfail"]:
-                outcome = "xpassed"
-        tests[nodeid] = (outcome, message)
-    return tests
-
-
-def one_line(message, limit=300):
-    text = " ".join(str(message).split())
-    text = text.replace("|", "\\|")
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+def suite():
+    """This suite's rules for peer_compare (read at call time)."""
+    return peer_compare.Suite(
+        title="Theano peer suite", script="peer/run.py", subset=SUBSET_FILES,
+        deselected=len(DESELECT), min_passed=MIN_PASSED,
+        required_files=["theano/" + f for f in SUBSET_FILES] + [HOOK_TESTS],
+        min_passed_where="MIN_PASSED in peer/run.py")
 
 
 def too_few_passed(mode, tests, selected):
     """Problems with the passed tests of one run (see MIN_PASSED); empty
     when there are enough. `selected`: pytest was given a selection, so
-    only one passed test is required. O(tests)."""
-    passed = Counter(nodeid.split("::")[0] for nodeid, (o, _) in tests.items()
-                     if o == "passed")
-    total = sum(passed.values())
-    if selected:
-        return [] if total else ["run `%s` passed no test" % mode]
-    problems = []
-    if total < MIN_PASSED:
-        problems.append("run `%s` passed %d tests, fewer than the %d required "
-                        "(MIN_PASSED in peer/run.py)" % (mode, total, MIN_PASSED))
-    for f in ["theano/" + f for f in SUBSET_FILES] + [HOOK_TESTS]:
-        if not passed[f]:
-            problems.append("run `%s` passed no test of %s" % (mode, f))
-    return problems
+    only one passed test is required."""
+    return peer_compare.too_few_passed(suite(), mode, tests, selected)
 
 
 def summarise(modes, records, argv):
-    """Markdown summary; `records` are run_pytest results of every lane."""
-    runs = []
-    for mode in modes:
-        mine = [r for r in records if r["mode"] == mode]
-        tests = {}
-        for r in mine:
-            tests.update(r["tests"])
-        runs.append({"mode": mode, "tests": tests, "parts": mine})
-    lines = ["# Theano peer suite", "",
-             "`%s` on %s" % (" ".join(["peer/run.py"] + argv),
-                             time.strftime("%Y-%m-%d %H:%M:%S")), "",
-             "Subset: %s (%d deselected); lanes: %d" % (
-                 ", ".join("`%s`" % p for p in SUBSET_FILES),
-                 len(DESELECT), len({r["lane"] for r in records})), "",
-             "| mode | pytest exit | seconds (per lane) | tests | "
-             + " | ".join(OUTCOMES) + " |",
-             "|---" * (4 + len(OUTCOMES)) + "|"]
-    for run in runs:
-        counts = Counter(o for o, _ in run["tests"].values())
-        lines.append("| %s | %s | %s | %d | %s |" % (
-            run["mode"], " ".join(str(r["returncode"]) for r in run["parts"]),
-            " + ".join("%.0f" % r["seconds"] for r in run["parts"]),
-            len(run["tests"]),
-            " | ".join(str(counts[o]) for o in OUTCOMES)))
-    lines.append("")
-    problems = []
-    for r in records:
-        # 5: the lane had no test left (only possible with a -k or similar
-        # in the pytest arguments, which are given here as argv after --).
-        fine = (0, 1, 5) if "--" in argv else (0, 1)
-        if r["returncode"] not in fine:
-            problems.append("run `%s` lane %d did not complete (pytest exit "
-                            "%s); log: %s" % (r["mode"], r["lane"],
-                                              r["returncode"],
-                                              os.path.relpath(r["log"], ROOT)))
-    for run in runs:
-        problems += too_few_passed(run["mode"], run["tests"], "--" in argv)
-    differ = []
-    if len(runs) == 2:
-        a, b = runs
-        for nodeid in sorted(set(a["tests"]) | set(b["tests"])):
-            oa, ma = a["tests"].get(nodeid, ("missing", ""))
-            ob, mb = b["tests"].get(nodeid, ("missing", ""))
-            if oa != ob:
-                differ.append((nodeid, oa, ob, ma, mb))
-        lines.append("## Outcomes that differ (%s → %s): %d"
-                     % (a["mode"], b["mode"], len(differ)))
-        lines.append("")
-        if differ:
-            lines.append("| test | %s | %s | message (%s) |"
-                         % (a["mode"], b["mode"], b["mode"]))
-            lines.append("|---|---|---|---|")
-            for nodeid, oa, ob, ma, mb in differ:
-                lines.append("| `%s` | %s | %s | %s |" % (
-                    nodeid, oa, ob, one_line(mb or ma)))
-            lines.append("")
-        same_bad = sorted(
-            (n, o, m) for n, (o, m) in a["tests"].items()
-            if o in ("failed", "error") and b["tests"].get(n, ("",))[0] == o)
-        lines.append("## Failing the same way in both runs: %d" % len(same_bad))
-        lines.append("")
-        for nodeid, o, m in same_bad:
-            lines.append("- `%s` (%s): %s" % (nodeid, o, one_line(m, 200)))
-        lines.append("")
-    for p in problems:
-        lines.append("**%s**" % p)
-    ok = not differ and not problems
-    lines.append("")
-    if len(runs) == 2:
-        verdict = "SAME OUTCOMES" if ok else "DIFFERENT"
-    else:
-        verdict = "ONE RUN, NOTHING COMPARED" + ("" if ok else "; FAILED")
-    lines.append("Result: %s" % verdict)
-    return "\n".join(lines) + "\n", ok
+    """(Markdown summary, ok); `records` are run_pytest results of every
+    lane."""
+    return peer_compare.summarise(suite(), modes, records, argv, root=ROOT)
 
 
 def main(argv=None):

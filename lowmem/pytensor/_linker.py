@@ -9,7 +9,9 @@ call records the sizes (_record.py), schedules the translated graph
 (lowmem.schedule), links the backend's own linker in that order over the
 same cells, and runs it; later calls go straight to it. If the recording,
 the translation or the search fails, the function runs in PyTensor's own
-order, with a warning.
+order, with a warning. With ``plan_cache=True`` (a linker option, off by
+default) the first call looks the plan up in lowmem's plan cache first
+(_cache.py): a hit skips the recording call and the search.
 """
 
 import time
@@ -47,6 +49,12 @@ class _Linked:
     def __call__(self):
         if self._run is None:
             self._run = self._linker._link_in_order(self, *self._cells)
+            t0 = time.perf_counter()
+            try:
+                return self._run()
+            finally:
+                if self.plan is not None:   # the first run: Numba compiles its code here
+                    self.plan.first_run_seconds = time.perf_counter() - t0
         return self._run()
 
     def __getattr__(self, name):
@@ -59,13 +67,16 @@ class _Linked:
 class _LowMemLinking:
     """What both lowmem linkers add to their backend's linker."""
 
-    def _setup(self, time_limit, memory_limit):
+    def _setup(self, time_limit, memory_limit, plan_cache=False, cache_dir=None):
         self.time_limit = time_limit
         self.memory_limit = memory_limit
+        self.plan_cache = bool(plan_cache)
+        self.cache_dir = cache_dir
 
     def _settings(self):
         return {"time_limit": self.time_limit, "memory_limit": self.memory_limit,
-                "allow_gc": self.allow_gc}
+                "allow_gc": self.allow_gc, "plan_cache": self.plan_cache,
+                "cache_dir": self.cache_dir}
 
     def accept(self, fgraph, no_recycling=None, profile=None):
         # A Mode's linker is reused for every function: a second graph gets
@@ -91,13 +102,27 @@ class _LowMemLinking:
         """lowmem's order for this call's inputs, or None (warned)."""
         fgraph = self.fgraph
         nodes = fgraph.toposort()
+        values = [cell[0] for cell in input_storage]
+        cached = None
+        if self.plan_cache:             # a hit: no recording call, no search
+            from ._cache import Lookup
+            t0 = time.perf_counter()
+            cached = Lookup(self.cache_dir, fgraph, nodes, values)
+            cache_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         try:
-            sizes, shapes = record(fgraph, nodes, [cell[0] for cell in input_storage])
-            translation = graph_from_fgraph(fgraph, sizes, shapes, nodes=nodes)
-            t1 = time.perf_counter()
-            schedule = _scheduler.schedule(translation.graph, time_limit=self.time_limit,
-                                           memory_limit=self.memory_limit)
+            if cached is not None and cached.hit:
+                t_recorded = t1 = t0
+                translation, schedule = cached.translation, cached.schedule
+            else:
+                workspace = {} if self.record_impl is None else None
+                sizes, shapes = record(fgraph, nodes, values, impl=self.record_impl,
+                                       workspace=workspace)
+                t_recorded = time.perf_counter()
+                translation = graph_from_fgraph(fgraph, sizes, shapes, workspace, nodes=nodes)
+                t1 = time.perf_counter()
+                schedule = _scheduler.schedule(translation.graph, time_limit=self.time_limit,
+                                               memory_limit=self.memory_limit)
         except Exception as e:          # any failure: PyTensor's own order
             warnings.warn(f"lowmem: PyTensor's order kept for this function: "
                           f"{type(e).__name__}: {e}", LowMemWarning, stacklevel=4)
@@ -112,8 +137,18 @@ class _LowMemLinking:
             order_ids, order_peak = listed_ids, listed_peak
         vm.plan = LowMemPlan(translation=translation, schedule=schedule, order_ids=order_ids,
                              release_lag=self.release_lag, peak=order_peak,
-                             listed_peak=listed_peak, record_seconds=t1 - t0,
-                             schedule_seconds=time.perf_counter() - t1)
+                             listed_peak=listed_peak, record_seconds=t_recorded - t0,
+                             schedule_seconds=time.perf_counter() - t1,
+                             translate_seconds=t1 - t_recorded)
+        if cached is None or not cached.hit:        # the VM's recording measures scratch
+            vm.plan.workspace_measured = self.record_impl is None
+        if cached is not None:
+            t0 = time.perf_counter()
+            if cached.hit:
+                vm.plan.source, vm.plan.cache_key = "cache", cached.key
+            elif cached.store(vm.plan):
+                vm.plan.cache_key = cached.key
+            vm.plan.cache_seconds = cache_seconds + time.perf_counter() - t0
         return [translation.nodes[i] for i in order_ids]
 
     def _link_in_order(self, vm, input_storage, output_storage, storage_map):
@@ -128,6 +163,7 @@ class _LowMemLinking:
         held = [cell[0] for cell in input_storage]
         for cell in input_storage:
             cell[0] = None
+        t0 = time.perf_counter()
         try:
             return backend.make_all(input_storage=input_storage,
                                     output_storage=output_storage,
@@ -135,6 +171,8 @@ class _LowMemLinking:
         finally:
             for cell, value in zip(input_storage, held):
                 cell[0] = value
+            if vm.plan is not None:
+                vm.plan.link_seconds = time.perf_counter() - t0
 
 
 class LowMemPlan:
@@ -148,10 +186,31 @@ class LowMemPlan:
     peak         lowmem.peak of order_ids with that lag: what a call should
                  measure
     listed_peak  the same for PyTensor's own (listed) order
+
+    Seconds the first call spent on lowmem's work (compile overhead):
+    record_seconds     the recording call (sizes and shapes)
+    translate_seconds  the FunctionGraph's translation to a lowmem.Graph
+    schedule_seconds   the search (schedule.stats["seconds"]) and the choice
+                       of the order run
+    link_seconds       linking the backend in that order (PyTensor's own
+                       linking, deferred to the first call; None until done)
+    first_run_seconds  the first run of the linked function (Numba compiles
+                       its generated code on it; None until done)
+
+    cache_seconds      the plan cache's work (the key, loading the entry or
+                       storing the plan); 0 when the cache is off
+
+    source       "recorded", or "cache" when the sizes and the order came from
+                 the plan cache (linker option plan_cache=True: no recording
+                 call, no search, no translation)
+    cache_key    the function's plan-cache key, when cached
     """
 
+    copies = frozenset()            # (for plan-cache entries: no copies seen, no
+    workspace_measured = False      # workspace measured, as lowmem.theano's Plan)
+
     def __init__(self, translation, schedule, order_ids, release_lag, peak, listed_peak,
-                 record_seconds, schedule_seconds):
+                 record_seconds, schedule_seconds, translate_seconds=0.0):
         self.translation = translation
         self.schedule = schedule
         self.order_ids = order_ids
@@ -160,6 +219,12 @@ class LowMemPlan:
         self.listed_peak = listed_peak
         self.record_seconds = record_seconds
         self.schedule_seconds = schedule_seconds
+        self.translate_seconds = translate_seconds
+        self.link_seconds = None
+        self.first_run_seconds = None
+        self.cache_seconds = 0.0
+        self.source = "recorded"
+        self.cache_key = None
 
     @property
     def order(self):
@@ -173,10 +238,12 @@ class LowMemNumbaLinker(_LowMemLinking, NumbaLinker):
     statement after its last reader (measured: lowmem/pytensor/_measure.py)."""
 
     release_lag = 1
+    record_impl = "py"      # its code is not the ops' Python or C code: no workspace measured
 
-    def __init__(self, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, allow_gc=None):
+    def __init__(self, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, allow_gc=None,
+                 plan_cache=False, cache_dir=None):
         super().__init__(allow_gc=allow_gc)
-        self._setup(time_limit, memory_limit)
+        self._setup(time_limit, memory_limit, plan_cache, cache_dir)
 
     def _backend(self, schedule):
         return NumbaLinker(allow_gc=self.allow_gc, schedule=schedule)
@@ -188,10 +255,12 @@ class LowMemVMLinker(_LowMemLinking, VMLinker):
     values freed after their last use."""
 
     release_lag = 0
+    record_impl = None      # record with the VM's own (C) thunks, measuring their scratch
 
-    def __init__(self, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, allow_gc=None):
+    def __init__(self, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, allow_gc=None,
+                 plan_cache=False, cache_dir=None):
         super().__init__(allow_gc=True if allow_gc is None else allow_gc, use_cloop=False)
-        self._setup(time_limit, memory_limit)
+        self._setup(time_limit, memory_limit, plan_cache, cache_dir)
 
     def _backend(self, schedule):
         return VMLinker(allow_gc=self.allow_gc, use_cloop=False, schedule=schedule)

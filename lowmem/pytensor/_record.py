@@ -7,10 +7,24 @@ node with Python thunks (``op.make_thunk(..., impl="py")``) on copies of
 the inputs any node destroys (so the real call that follows sees them
 untouched, random generators included), frees each value after its last
 reader as the default order would, and reads every value's bytes and shape.
+
+With ``impl=None`` the recording runs the thunks the Python loop VM runs
+(C code where the op has it, as ``op.make_thunk`` chooses), and with a
+``workspace`` dict it also measures each node's scratch: the peak of
+traced memory (tracemalloc, which sees NumPy's array data) while the thunk
+runs, above what is allocated once it returns. PyTensor's C Gemm without a
+BLAS library (``blas__ldflags`` empty, the NumPy fallback in
+``alt_blas_template.c``) computes ``dot(x, y)`` into a temporary as large
+as its output before adding it in place: on a training step's weight
+updates that is a weight's size of scratch per update, which the sizes
+alone miss (issue 12: 3.2 MB of skip_mlp_train's 13.0 MB). The Numba
+backend's allocations go through its own runtime, out of tracemalloc's
+sight, and its ops are not the Python ones: its plans measure no workspace.
 """
 
 import copy
 import functools
+import tracemalloc
 
 import numpy as np
 from pytensor.scalar import basic as ps
@@ -67,22 +81,52 @@ def _elemwise_numpy(node, inputs):
 
 
 def destroyed_inputs(fgraph, nodes):
-    """Graph inputs some node overwrites (destroy_map)."""
+    """Graph inputs some node overwrites (destroy_map), directly or through
+    views of them (view_map chains: a random op overwriting a view of a
+    shared generator advances the generator itself). `nodes` in
+    topological order. O(nodes + edges)."""
     inputs = set(fgraph.inputs)
+    base = {var: var for var in inputs}         # variable -> the graph input it views
     out = set()
     for node in nodes:
         for ins in getattr(node.op, "destroy_map", {}).values():
             for i in ins:
-                if node.inputs[i] in inputs:
-                    out.add(node.inputs[i])
+                if node.inputs[i] in base:
+                    out.add(base[node.inputs[i]])
+        for table in (getattr(node.op, "view_map", {}), getattr(node.op, "destroy_map", {})):
+            for o, ins in table.items():
+                for i in ins:
+                    if node.inputs[i] in base and 0 <= o < len(node.outputs):
+                        base[node.outputs[o]] = base[node.inputs[i]]
     return out
 
 
-def record(fgraph, nodes, input_values):
+WORKSPACE_NOISE_BYTES = 4096     # below this, a thunk's transient bytes are noise
+
+
+def record(fgraph, nodes, input_values, impl="py", workspace=None):
     """Run `nodes` (a topological order of fgraph) on `input_values` (one per
-    fgraph input) with Python thunks. Returns (sizes, shapes): variable ->
-    bytes, variable -> shape tuple (arrays only). The inputs are not
-    modified. Raises whatever an op raises (the caller falls back)."""
+    fgraph input) with Python thunks (``impl="py"``) or the ops' default
+    thunks (``impl=None``: C code where there is some, as the VM runs).
+    Returns (sizes, shapes): variable -> bytes, variable -> shape tuple
+    (arrays only). If `workspace` is a dict, it receives Apply node ->
+    scratch bytes (the thunk's traced peak above what it leaves allocated,
+    when at least WORKSPACE_NOISE_BYTES; tracemalloc is started for the call
+    if it is not on, and its peak is reset). The inputs are not modified.
+    Raises whatever an op raises (the caller falls back)."""
+    if workspace is None:
+        return _record(fgraph, nodes, input_values, impl, None)
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    try:
+        return _record(fgraph, nodes, input_values, impl, workspace)
+    finally:
+        if started:
+            tracemalloc.stop()
+
+
+def _record(fgraph, nodes, input_values, impl, workspace):
     spoiled = destroyed_inputs(fgraph, nodes)
     storage_map, compute_map = {}, {}
     for var, value in zip(fgraph.inputs, input_values):
@@ -106,20 +150,31 @@ def record(fgraph, nodes, input_values):
     for position, node in enumerate(nodes):
         for var in node.inputs:
             if var not in storage_map:          # a constant
-                storage_map[var] = [getattr(var, "data", None)]
+                # A copy: an op may write into an input it does not declare
+                # destroyed (Scan's Python code writes its loop state into
+                # the initial value), and a constant is shared by every
+                # call and every function that uses it.
+                storage_map[var] = [copy.deepcopy(getattr(var, "data", None))]
                 compute_map[var] = [True]
         for var in node.outputs:
             storage_map[var] = [None]
             compute_map[var] = [False]
         fast = None
-        if isinstance(node.op, Elemwise) and len(node.outputs) >= 1:
+        if impl == "py" and isinstance(node.op, Elemwise) and len(node.outputs) >= 1:
             fast = _elemwise_numpy(node, [storage_map[v][0] for v in node.inputs])
         if fast is not None and len(fast) == len(node.outputs):
             for var, value in zip(node.outputs, fast):
                 storage_map[var][0] = value
         else:
-            thunk = node.op.make_thunk(node, storage_map, compute_map, [], impl="py")
-            thunk()
+            thunk = node.op.make_thunk(node, storage_map, compute_map, [], impl=impl)
+            if workspace is None:
+                thunk()
+            else:
+                tracemalloc.reset_peak()
+                thunk()
+                after, peak = tracemalloc.get_traced_memory()
+                if peak - after >= WORKSPACE_NOISE_BYTES:
+                    workspace[node] = peak - after
         for var in node.outputs:
             note(var, storage_map[var][0])
         for var in node.inputs:

@@ -20,80 +20,21 @@ import numpy as np
 
 from .. import _model as model
 from .._orders import dfs_postorder
+from .._report_common import (DEFAULT_STEPS, LARGEST, Buffer, ReportText, Step,  # noqa: F401
+                              clip as _clip, plan_steps, require_matplotlib as _require_matplotlib,
+                              seconds as _seconds, walk)
+from .._report_common import write_plot as _write_plot
 from .._units import exact_bytes, format_bytes, human_bytes
 from ._measure import plan_of, theano_vm_graph
 
-DEFAULT_STEPS = 20          # steps listed by str(): the first ones, then the peak region
-LARGEST = 8                 # buffers / workspace nodes listed
 
-
-# ----------------------------------------------------------------- format
-def _seconds(s):
-    return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
-
-
-def _clip(text, width):
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
-# ---------------------------------------------------------------- records
-@dataclass
-class Buffer:
-    """A buffer of the memory model: the storage of `variable` and of the
-    views of it."""
-    variable: object        # the Theano variable that owns the storage
-    var_id: int             # its lowmem variable id
-    name: str
-    nbytes: int
-    dtype: object
-    shape: object
-    step: int               # the step that allocated it (-1: not run)
-
-    def describe(self):
-        kind = ""
-        if self.dtype is not None:
-            kind = f" {self.dtype}{tuple(self.shape) if self.shape is not None else ''}"
-        return f"{self.name}{kind}"
-
-
-@dataclass
-class Step:
-    """One step of the executed (lowmem) order."""
-    index: int
-    node: object            # the Theano Apply node
-    node_id: int            # its lowmem node id
-    name: str               # the op, as Theano prints it
-    memory: int             # modelled bytes in use while it runs
-    allocated: int          # bytes of the buffers it allocates
-    workspace: int          # its scratch bytes
-    freed: list             # Buffers freed after it, largest first
-
-    @property
-    def freed_bytes(self):
-        return sum(b.nbytes for b in self.freed)
-
-
-def walk(graph, order):
-    """Run `order` through the memory model keeping the buffers.
-
-    Returns (timeline, allocated, freed, live_at): lowmem._model.simulate's
-    results, and live_at(t) the buffer owners in memory while step t runs.
-    """
-    timeline, allocated, freed = model.simulate(graph, order)
-
-    def live_at(t):
-        live = set()
-        for step in range(t):
-            live.update(allocated[step])
-            live.difference_update(freed[step])
-        return live | set(allocated[t])
-    return timeline, allocated, freed, live_at
+# Recomputed nodes the report lists by name, most costly first.
+RECOMPUTED_LISTED = 8
 
 
 # ----------------------------------------------------------------- report
 @dataclass
-class Report:
+class Report(ReportText):
     """Memory report of a planned LowMemMode function; ``str()`` is the text.
 
     Peaks are bytes under lowmem's model: ``peak`` of lowmem's order,
@@ -131,6 +72,11 @@ class Report:
     source: str = "recorded"        # where the plan came from (_linker.Plan.source)
     cache_key: str = None
     storage: dict = None        # storage sharing figures (see storage_text), None when off
+    # With LowMemMode(memory_budget=...): the budget, whether it is met, the
+    # best single-run peak, the added cost (seconds, the recording call's)
+    # against one run of every node, and the recomputed nodes as (name,
+    # extra runs, seconds per run), most costly first. None without a budget.
+    recompute: dict = None
 
     def __str__(self):
         return self.text()
@@ -154,6 +100,22 @@ class Report:
         if s["not_honouring"]:
             line += f"; not sharing into {', '.join(s['not_honouring'])} (replace their output)"
         return line
+
+    def recompute_text(self):
+        r = self.recompute
+        met = ("met" if r["fits"] else
+               f"NOT met (the lowest peak found, {format_bytes(self.peak)}, is above it)")
+        runs = sum(n for _, n, _ in r["nodes"])
+        lines = [f"memory budget {format_bytes(r['budget'])}: {met}; the best order running "
+                 f"each node once peaks at {format_bytes(r['best_peak'])}",
+                 f"recomputed: {runs} extra runs of {len(r['nodes'])} nodes, "
+                 f"{_seconds(r['added_seconds'])} added to a call of "
+                 f"{_seconds(r['call_seconds'])} (the recording call's times)"]
+        for name, extra, each in r["nodes"][:RECOMPUTED_LISTED]:
+            lines.append(f"  x{extra} {_clip(name, 60)} ({_seconds(each)} each)")
+        if len(r["nodes"]) > RECOMPUTED_LISTED:
+            lines.append(f"  ... and {len(r['nodes']) - RECOMPUTED_LISTED} more nodes")
+        return lines
 
     def text(self, steps=-1):
         """The report; `steps` = how many steps to list (the first ones,
@@ -193,85 +155,16 @@ class Report:
                             if self.cache_key else ""))
         if self.storage:
             lines.append(self.storage_text())
+        if self.recompute:
+            lines += self.recompute_text()
         for note in self.notes:
             lines.append(f"note: {note}")
 
         lines.append("")
         lines += self._steps_text(steps)
         lines.append("")
-        p = self.steps[self.peak_step] if self.steps else None
-        if p is not None:
-            lines.append(f"Largest buffers live at the peak (step {p.index}, {_clip(p.name, 60)},"
-                         f" {format_bytes(p.memory)}):")
-            for b in self.peak_buffers[:LARGEST]:
-                made = f"made at step {b.step}" if b.step >= 0 else "not run"
-                lines.append(f"  {human_bytes(b.nbytes):>11}  {exact_bytes(b.nbytes):>15}  "
-                             f"{_clip(b.describe(), 70)}  ({made})")
-            if len(self.peak_buffers) > LARGEST:
-                rest = self.peak_buffers[LARGEST:]
-                lines.append(f"  ... and {len(rest)} smaller, {format_bytes(sum(b.nbytes for b in rest))}")
-            if p.workspace:
-                lines.append(f"  + the node's workspace {format_bytes(p.workspace)}")
-        lines.append("")
-        if self.largest_workspace:
-            lines.append("Largest workspace (scratch a node allocates and frees while it runs):")
-            for nbytes, step, s in self.largest_workspace[:LARGEST]:
-                lines.append(f"  {human_bytes(nbytes):>11}  {exact_bytes(nbytes):>15}  step {step:>4}  "
-                             f"{_clip(s.name, 70)}")
-        else:
-            lines.append("Largest workspace: none" + ("" if self.workspace_measured
-                                                      else " (not measured)"))
-        if self.plot:
-            lines.append("")
-            lines.append(f"plot: {self.plot}")
+        lines += self._peak_text()
         return "\n".join(lines)
-
-    def listed_steps(self, steps=-1):
-        """Indices of the steps `text(steps)` lists."""
-        if steps == -1:
-            steps = self.show_steps
-        n = len(self.steps)
-        if steps is None or n <= steps + steps // 2:
-            return list(range(n))
-        head = set(range(min(steps, n)))
-        half = max(steps // 4, 2)
-        region = set(range(max(0, self.peak_step - half), min(n, self.peak_step + half + 1)))
-        return sorted(head | region)
-
-    def _steps_text(self, steps):
-        shown = self.listed_steps(steps)
-        n = len(self.steps)
-        title = "Executed order (lowmem), memory while each step runs, buffers freed after it"
-        if len(shown) < n:
-            title += (f"\n  (steps 0-{min(steps, n) - 1} and around the peak of {n}; "
-                      f"report(f).text(steps=None) lists all)")
-        lines = [title + ":",
-                 f"  {'step':>5}  {'memory':>11}  {'node':<58} freed after it"]
-        prev = -1
-        for t in shown:
-            if t != prev + 1:
-                lines.append(f"  {'...':>5}")
-            prev = t
-            s = self.steps[t]
-            mark = "*" if t == self.peak_step else " "
-            freed = ", ".join(f"{_clip(b.name, 40)}@{b.step} {human_bytes(b.nbytes)}"
-                              for b in s.freed[:3])
-            if len(s.freed) > 3:
-                freed += f", +{len(s.freed) - 3} more ({human_bytes(sum(b.nbytes for b in s.freed[3:]))})"
-            ws = f" ws {human_bytes(s.workspace)}" if s.workspace else ""
-            lines.append(f" {mark}{t:>5}  {human_bytes(s.memory):>11}  {_clip(s.name + ws, 58):<58} "
-                         f"{freed or '-'}")
-        if shown and shown[-1] != n - 1:
-            lines.append(f"  {'...':>5}")
-        lines.append("  (* = peak step; name@step: the buffer made at that step)")
-        return lines
-
-
-def _buffer(translation, graph, v, step_of):
-    producer = int(graph.var_producer[v])
-    return Buffer(variable=translation.variables[v], var_id=v, name=graph.var_names[v],
-                  nbytes=int(graph.var_size[v]), dtype=graph.var_dtypes[v],
-                  shape=graph.var_shapes[v], step=step_of.get(producer, -1))
 
 
 def report(f, plot=None, steps=DEFAULT_STEPS):
@@ -290,28 +183,11 @@ def report(f, plot=None, steps=DEFAULT_STEPS):
     graph = tr.graph
     sched = plan.schedule
     order = [int(n) for n in sched.order]
-    step_of = {n: t for t, n in enumerate(order)}
-    timeline, allocated, freed, live_at = walk(graph, order)
+    walked = plan_steps(tr, order)
     dfs = dfs_postorder(graph)
-    timelines = {"lowmem": timeline,
+    timelines = {"lowmem": walked.timeline,
                  "toposort": model.memory_timeline(graph, graph.default_order()),
                  "default C VM": model.memory_timeline(graph, dfs)}
-
-    steps_ = []
-    for t, n in enumerate(order):
-        node = tr.nodes[n]
-        steps_.append(Step(index=t, node=node, node_id=n, name=str(node.op),
-                           memory=int(timeline[t]),
-                           allocated=int(sum(int(graph.var_size[v]) for v in allocated[t])),
-                           workspace=int(graph.node_workspace[n]),
-                           freed=[_buffer(tr, graph, v, step_of) for v in freed[t]]))
-    peak_step = int(np.argmax(timeline)) if len(timeline) else 0
-    peak_buffers = []
-    if order:
-        peak_buffers = sorted((_buffer(tr, graph, v, step_of) for v in live_at(peak_step)),
-                              key=lambda b: (-b.nbytes, b.step))
-    largest_ws = sorted(((s.workspace, s.index, s) for s in steps_ if s.workspace),
-                        key=lambda x: (-x[0], x[1]))
 
     notes = [n for n in getattr(plan, "notes", []) or [] if not n.startswith("storage sharing:")]
     storage = None
@@ -334,52 +210,37 @@ def report(f, plot=None, steps=DEFAULT_STEPS):
         schedule_seconds=float(plan.schedule_seconds), record_seconds=float(plan.record_seconds),
         workspace_measured=bool(plan.workspace_measured),
         total_workspace=int(np.sum(graph.node_workspace)),
-        heuristic_peaks=dict(sched.heuristic_peaks), steps=steps_, peak_step=peak_step,
-        peak_buffers=peak_buffers, largest_workspace=largest_ws, timelines=timelines,
+        heuristic_peaks=dict(sched.heuristic_peaks), steps=walked.steps,
+        peak_step=walked.peak_step, peak_buffers=walked.peak_buffers,
+        largest_workspace=walked.largest_workspace, timelines=timelines,
         notes=notes, show_steps=steps, storage=storage,
-        source=getattr(plan, "source", "recorded"), cache_key=getattr(plan, "cache_key", None))
+        source=getattr(plan, "source", "recorded"), cache_key=getattr(plan, "cache_key", None),
+        recompute=_recompute_info(graph, sched))
     if plot is not None:
         write_plot(r, plot)
         r.plot = plot
     return r
 
 
+def _recompute_info(graph, sched):
+    """Report.recompute of a schedule made with a memory budget."""
+    r = getattr(sched, "recompute", None)
+    if r is None:
+        return None
+    cost = graph.node_cost
+    nodes = sorted(((graph.node_names[n], extra, float(cost[n])) for n, extra in r.reruns.items()),
+                   key=lambda x: (-x[1] * x[2], x[0]))
+    return {"budget": r.memory_budget, "fits": r.fits, "best_peak": r.best_peak,
+            "added_seconds": r.added_cost, "call_seconds": float(cost.sum()), "nodes": nodes}
+
+
 # ------------------------------------------------------------------- plot
-def _require_matplotlib():
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ImportError("report(f, plot=...) needs matplotlib, an optional dependency of "
-                          "lowmem: pip install matplotlib (or call report(f) without plot)"
-                          ) from None
-
-
 def write_plot(r, path):
     """PNG of bytes in use per step for each order of Report `r`."""
-    _require_matplotlib()
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 4.5), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    scale, unit = (2**20, "MiB") if r.peak >= 2**20 else (2**10, "KiB")
     styles = {"lowmem": dict(color="tab:green", lw=2.0),
               "toposort": dict(color="tab:gray", lw=1.2, ls="--"),
               "default C VM": dict(color="tab:blue", lw=1.2, ls=":")}
     labels = {"lowmem": f"lowmem order (peak {human_bytes(r.peak)})",
               "toposort": f"toposort (peak {human_bytes(r.toposort_peak)})",
               "default C VM": f"default C VM order (peak {human_bytes(r.default_vm_peak)})"}
-    for name, tl in r.timelines.items():
-        ax.step(np.arange(len(tl)), np.asarray(tl) / scale, where="mid",
-                label=labels.get(name, name), **styles.get(name, {}))
-    ax.axhline(r.lower_bound / scale, color="tab:red", lw=0.8, ls="-.",
-               label=f"lower bound ({human_bytes(r.lower_bound)})")
-    ax.set_xlabel("step")
-    ax.set_ylabel(f"bytes in use ({unit})")
-    ax.set_title(f"{r.name}: memory per step ({r.n_nodes} nodes)")
-    ax.set_ylim(bottom=0)
-    ax.legend(loc="best", fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    return path
+    return _write_plot(r, path, labels, styles)
