@@ -473,8 +473,9 @@ def _human_report(graph, s):
         f"({_reduction(s.default_peak, s.peak):.1f}% below default)")
     add(f"lower bound:     {format_bytes(s.lower_bound)}")
     if s.recompute is not None:
-        add(f"optimal:         {'yes (proven least added cost)' if s.optimal else 'not proven'}"
-            " (with --memory-budget: the least added cost within the budget)")
+        add("optimal:         " + ("yes: the least added cost within the budget (proven)"
+                                   if s.optimal else "not proven (the least added cost "
+                                   "within the budget)"))
     elif s.optimal:
         add("optimal:         yes (proven)")
     else:

@@ -479,6 +479,9 @@ def _schedule_within(graph, memory_budget, time_limit, memory_limit, decompose, 
     budget = _budget_bytes(memory_budget, once.peak)
     tables = _recompute.tables_of(graph)
     memory_lower = tables.memory_lower_bound()
+    if not any(tables.repeatable):
+        # Nothing may run twice: the single-run bound holds.
+        memory_lower = max(memory_lower, once.lower_bound)
     stats = dict(once.stats)
     # Keep a little of the time for the last check and the result.
     deadline = t0 + limit - min(CLEANUP_SHARE * limit, CLEANUP_MAX_SECONDS)

@@ -128,3 +128,14 @@ def test_cli_bad_memory_budget(capsys, tmp_path, value, words):
     chain_with_skip().save(str(path))
     status, out, err = _cli(capsys, "schedule", str(path), "--memory-budget", value)
     assert status == 2 and out == "" and words in err and err.count("\n") == 1
+
+
+def test_without_repeatable_nodes_the_single_run_bound_holds():
+    d = dict(chain_with_skip().to_dict(), version=2)
+    for node in d["nodes"]:
+        node["recompute"] = False
+    g = lowmem.Graph.from_dict(d)
+    s = lowmem.schedule(g, memory_budget=9)
+    assert not s.recompute.fits and s.peak == 12
+    assert s.lower_bound == s.recompute.memory_lower_bound == 12
+    assert s.recompute.cost_lower_bound == float("inf") and not s.optimal

@@ -58,12 +58,17 @@ def vm_function():
 
 def test_vm_measured_peak_is_the_models(vm_function):
     """Measured (the resident set's high-water mark, median of 5 calls)
-    within 3% of the plan's modelled peak, either way. Before the fix:
-    12.86 MB measured against 9.83 MB modelled (+31%)."""
+    at most 8% above the plan's modelled peak and at most 3% below. Before
+    the fix: 12.86 MB measured against 9.83 MB modelled (+31%). The
+    resident set also holds the interpreter's own heap growth during a
+    call, which varies with what the process ran before: +1.6% alone,
+    +4.5% in a clean-clone CI run after the other test files (10,268,672
+    against 9,830,408 bytes); test_vm_steps_match_the_model checks the
+    arrays alone, step by step, within 64 KiB."""
     f, values = vm_function
     plan = check_plan(f)
     got = sorted(measure_call(f, *values)[0] for _ in range(5))[2]
-    assert 0.97 * plan.peak <= got <= 1.03 * plan.peak, (got, plan.peak)
+    assert 0.97 * plan.peak <= got <= 1.08 * plan.peak, (got, plan.peak)
 
 
 def test_vm_steps_match_the_model(vm_function):
