@@ -35,10 +35,11 @@ import statistics
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from .._demo_common import Run, differences, set_weights
 from .._units import human_bytes
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_BAD_INPUT = 0, 1, 2
@@ -84,29 +85,6 @@ def _log(msg):
 
 
 # ------------------------------------------------------------- comparing
-def same_array(a, b):
-    """Bit-for-bit equality (dtype, shape and bytes; NaNs compare by bits)."""
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and \
-        np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
-
-
-@dataclass
-class Run:
-    """The calls of one compiled function on a sequence of inputs."""
-    outputs: list                 # per call: list of output arrays
-    weights: list                 # shared values after the last call
-    measured: object = None       # bytes measured over call `measured_call` (None: not)
-    seconds: list = field(default_factory=list)
-    later: list = field(default_factory=list)   # seconds of the calls neither first nor measured
-    note: str = None              # why not measured
-
-
-def set_weights(shared, values):
-    for s, v in zip(shared, values):
-        s.set_value(v.copy(), borrow=False)
-
-
 def run_calls(f, datasets, shared, initial, measured_call=1):
     """Reset the weights, call ``f`` on every dataset in turn; measure call
     number `measured_call` (never the first) with measure_call."""
@@ -129,19 +107,6 @@ def run_calls(f, datasets, shared, initial, measured_call=1):
         run.outputs.append([np.array(r, copy=True) for r in result])
     run.weights = [s.get_value(borrow=False) for s in shared]
     return run
-
-
-def differences(a, b):
-    """Human-readable list of what differs between two Runs."""
-    out = []
-    for call, (oa, ob) in enumerate(zip(a.outputs, b.outputs)):
-        for pos, (x, y) in enumerate(zip(oa, ob)):
-            if not same_array(x, y):
-                out.append(f"call {call + 1}, output {pos}")
-    for pos, (x, y) in enumerate(zip(a.weights, b.weights)):
-        if not same_array(x, y):
-            out.append(f"updated shared weight {pos}")
-    return out
 
 
 # ------------------------------------------------------------ reporting

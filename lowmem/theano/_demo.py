@@ -27,8 +27,8 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
+from .._demo_common import Run, differences, set_weights
 from .._units import human_bytes
 
 EXIT_OK, EXIT_DIFFERENT = 0, 1
@@ -86,30 +86,8 @@ def _compiling(what, every=20.0):
 
 
 # ------------------------------------------------------------- comparing
-def same_array(a, b):
-    """Bit-for-bit equality (dtype, shape and bytes; NaNs compare by bits)."""
-    import numpy as np
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and \
-        np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
-
-
-@dataclass
-class Run:
-    """The calls of one compiled function on a sequence of inputs."""
-    outputs: list                 # per call: list of output arrays
-    weights: list                 # shared values after the last call
-    measured: object = None       # measure.CallMeasurement of call `measured_call`
-    seconds: list = field(default_factory=list)
-
-
 def shared_of(updates):
     return [s for s, _ in updates]
-
-
-def set_weights(shared, values):
-    for s, v in zip(shared, values):
-        s.set_value(v.copy(), borrow=False)
 
 
 def run_calls(f, datasets, shared, initial, measured_call=1):
@@ -130,19 +108,6 @@ def run_calls(f, datasets, shared, initial, measured_call=1):
         seconds.append(dt)
     weights = [s.get_value(borrow=False) for s in shared]
     return Run(outputs, weights, measured, seconds)
-
-
-def differences(a, b):
-    """Human-readable list of what differs between two Runs."""
-    out = []
-    for call, (oa, ob) in enumerate(zip(a.outputs, b.outputs)):
-        for pos, (x, y) in enumerate(zip(oa, ob)):
-            if not same_array(x, y):
-                out.append(f"call {call + 1}, output {pos}")
-    for pos, (x, y) in enumerate(zip(a.weights, b.weights)):
-        if not same_array(x, y):
-            out.append(f"updated shared weight {pos}")
-    return out
 
 
 # ------------------------------------------------------------ reporting
