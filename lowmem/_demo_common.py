@@ -32,6 +32,16 @@ def set_weights(shared, values):
         s.set_value(v.copy(), borrow=False)
 
 
+def comparison_line(diffs, calls, n_outputs, n_weights):
+    """The demo's verdict: what differs between the two modes, or that
+    nothing does."""
+    if diffs:
+        return (f"OUTPUTS DIFFER between the default mode and LowMemMode: "
+                f"{', '.join(diffs[:10])}" + (" ..." if len(diffs) > 10 else ""))
+    return (f"Outputs: bit-for-bit equal in both modes ({calls} calls x {n_outputs} "
+            f"output(s), and the {n_weights} updated shared weights)")
+
+
 def differences(a, b):
     """Human-readable list of what differs between two Runs."""
     out = []

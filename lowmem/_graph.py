@@ -33,7 +33,6 @@ FORMAT = "lowmem-graph"
 # readers take. Every version up to VERSION is read.
 VERSION = 2
 VERSIONS = (1, 2)
-V2_NODE_FIELDS = ("cost", "recompute")
 ALIAS_KINDS = ("view", "destroy")
 
 # The sum of all variable sizes plus the largest workspace must stay below
@@ -446,6 +445,13 @@ class Graph:
         self.node_cost = np.ones(nn, dtype=np.float64)
         self.node_recompute = np.ones(nn, dtype=bool)
         costs = list(map(dict.get, nodes, repeat("cost", nn)))
+        flags = list(map(dict.get, nodes, repeat("recompute", nn)))
+        # The first node giving a version 2 field (from_dict refuses it in
+        # a version 1 file).
+        self._first_v2_field = min(
+            ((next(n for n, x in enumerate(values) if x is not None), field)
+             for field, values in (("cost", costs), ("recompute", flags))
+             if not _types_within(values, {_NONE})), default=None)
         if not _types_within(costs, {_NONE}):
             for n, c in enumerate(costs):
                 if c is None:
@@ -455,7 +461,6 @@ class Graph:
                     raise GraphError(f"{self._node_label(n)}: cost must be a finite number "
                                      f">= 0, got {_show(c)}")
                 self.node_cost[n] = float(c)
-        flags = list(map(dict.get, nodes, repeat("recompute", nn)))
         if not _types_within(flags, {_NONE}):
             for n, r in enumerate(flags):
                 if r is None:
@@ -692,14 +697,13 @@ class Graph:
         for field in ("variables", "nodes"):
             if field not in obj:
                 raise GraphError(f"missing field {field!r}")
-        if version < 2 and isinstance(obj["nodes"], list):
-            for n, node in enumerate(obj["nodes"]):
-                if isinstance(node, dict) and any(f in node for f in V2_NODE_FIELDS):
-                    field = next(f for f in V2_NODE_FIELDS if f in node)
-                    raise GraphError(f"node {n}: {field!r} is a version 2 field; this file "
-                                     f"says version {version}")
-        return cls(obj["variables"], obj["nodes"], obj.get("outputs"),
-                   obj.get("orderings"), obj.get("name"), meta=obj.get("meta"))
+        graph = cls(obj["variables"], obj["nodes"], obj.get("outputs"),
+                    obj.get("orderings"), obj.get("name"), meta=obj.get("meta"))
+        if version < 2 and graph._first_v2_field is not None:
+            n, field = graph._first_v2_field
+            raise GraphError(f"node {n}: {field!r} is a version 2 field; this file "
+                             f"says version {version}")
+        return graph
 
     @classmethod
     def from_json(cls, text, *, max_bytes=DEFAULT_MAX_INPUT_BYTES):

@@ -471,9 +471,7 @@ def _budget_bytes(memory_budget, best_peak):
 def _schedule_within(graph, memory_budget, time_limit, memory_limit, decompose, start_order):
     from . import _recompute
     t0 = time.perf_counter()
-    if isinstance(memory_budget, (bool, np.bool_)) or not isinstance(
-            memory_budget, (int, np.integer, float, np.floating)):
-        _budget_bytes(memory_budget, 0)         # the type error
+    _budget_bytes(memory_budget, 0)         # a bad budget fails before any search
     limit = _real("time_limit", time_limit, finite=False)
     once = _schedule_once(graph, limit / 2, memory_limit, decompose, 0, 0.0, start_order)
     budget = _budget_bytes(memory_budget, once.peak)
@@ -500,7 +498,7 @@ def _schedule_within(graph, memory_budget, time_limit, memory_limit, decompose, 
             if plan is None:
                 plan = _recompute.RecomputePlan(once.order, once.peak, 0.0, {}, False,
                                                 "no recomputation")
-            plan.fits = False
+            plan.fits = plan.peak <= budget     # the walks are not monotone in the budget
     cost_lower = _recompute.cost_lower_bound(graph, budget, once.lower_bound)
     stats["seconds"] = time.perf_counter() - t0
     stats["recompute_seconds"] = stats["seconds"] - once.stats["seconds"]

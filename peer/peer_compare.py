@@ -96,6 +96,19 @@ def append_record(path, entry):
             fh.write(json.dumps(entry) + "\n")
 
 
+def deselect_from_env(config, items):
+    """pytest_collection_modifyitems of both suites: drop the tests the
+    runner lists in LOWMEM_PEER_DESELECT (one node id or class per line)."""
+    left_out = [d for d in os.environ.get("LOWMEM_PEER_DESELECT", "").splitlines()
+                if d.strip()]
+    if not left_out:
+        return
+    keep, drop = split_deselect(items, left_out)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def split_deselect(items, left_out):
     """(keep, drop) of pytest items: `left_out` are exact node ids or
     classes (pytest's --deselect matches any prefix: "test_rop" would drop

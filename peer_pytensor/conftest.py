@@ -127,15 +127,9 @@ class _PeerHooks:
         yield
 
     def pytest_collection_modifyitems(self, config, items):
-        left_out = [d for d in
-                    os.environ.get("LOWMEM_PEER_DESELECT", "").splitlines()
-                    if d.strip()]
-        if not left_out:
-            return
-        keep, drop = peer_compare.split_deselect(items, left_out)
-        if drop:
-            config.hook.pytest_deselected(items=drop)
-            items[:] = keep
+        # Exact node ids or classes, set by the runner (pytest's --deselect
+        # matches any prefix: "test_rop" would drop "test_rop2" too).
+        peer_compare.deselect_from_env(config, items)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item):

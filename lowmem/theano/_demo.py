@@ -28,7 +28,7 @@ import threading
 import time
 from contextlib import contextmanager
 
-from .._demo_common import Run, differences, set_weights
+from .._demo_common import Run, comparison_line, differences, set_weights
 from .._units import human_bytes
 
 EXIT_OK, EXIT_DIFFERENT = 0, 1
@@ -227,12 +227,7 @@ def run_demo(out_dir=".", time_limit=1.0, model=DEFAULT_MODEL, calls=3, plot=Tru
         out.append("")
         out.extend(peaks_table(modelled_peaks(f_lowmem), default_run, lowmem_run))
         out.append("")
-    if diffs:
-        out.append(f"OUTPUTS DIFFER between the default mode and LowMemMode: "
-                   f"{', '.join(diffs[:10])}" + (" ..." if len(diffs) > 10 else ""))
-    else:
-        out.append(f"Outputs: bit-for-bit equal in both modes ({calls} calls x "
-                   f"{len(m.outputs)} output(s), and the {len(shared)} updated shared weights)")
+    out.append(comparison_line(diffs, calls, len(m.outputs), len(shared)))
     if note:
         out.append(f"Plot skipped: {note}")
     print("\n".join(out), file=stdout, flush=True)
