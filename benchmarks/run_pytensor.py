@@ -8,13 +8,17 @@ Each model is a training step (loss and weight updates) or a forward pass,
 seeded: three built here (mlp_train, skip_mlp_train, branches) and the zoo
 (lowmem/pytensor/_models.py, at its builders' default sizes, the Theano
 zoo's): zoo:NAME_train for a training step, zoo:NAME for inference.
---models picks some (default: all). Per model: the compiled graph's nodes; the
-modelled peak of PyTensor's listed order and of the order LowMemMode runs,
-both with the Numba backend's release lag (lowmem.peak(..., release_lag=1));
-the measured peak of one call in each mode (lowmem.pytensor.measure_call:
-the resident set's high-water mark over the call, median of 3; glibc's
-thresholds are fixed before anything is built, else large arrays are carved
-from old free heap chunks whose frees the resident set never sees); the
+--models picks some (default: all); each model runs in a process of its
+own, so that what one leaves in the process cannot count in the next one's
+peaks. Per model: the compiled graph's nodes; the modelled peak of
+PyTensor's listed order and of the order LowMemMode runs (lowmem.peak:
+LowMemMode's Numba code releases each value at its last use, as the model
+has it; PyTensor's default Numba code may release later, which only raises
+its measured peak); the measured peak of one call in each mode
+(lowmem.pytensor.measure_call: the resident set's high-water mark over the
+call, median of 3; glibc's thresholds are fixed before anything is built,
+else large arrays are carved from old free heap chunks whose frees the
+resident set never sees); the
 measured saving over the modelled saving; whether outputs and
 updated weights are equal bit for bit ("close": allclose with rtol 1e-4,
 atol 1e-6, as Numba's fastmath may sum in another order); and per-call time, LowMemMode /
@@ -27,6 +31,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -53,6 +58,21 @@ def _builder(model):
         inputs, outputs, updates, make_data = model()
         return inputs, outputs, updates, [w for w, _ in updates], make_data()
     return build
+
+
+def _model_names():
+    return list(_models())
+
+
+def _run_one(name, calls):
+    """Run one model in this process; print its row as JSON on stdout."""
+    # glibc's thresholds fixed before anything is built (see the docstring).
+    from lowmem.pytensor._measure import _fix_malloc
+    _fix_malloc()
+    warnings.filterwarnings("ignore", category=UserWarning, module="pytensor")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    print(json.dumps(run_model(name, _models()[name], calls)))
+    return 0
 
 
 def run_model(name, build, calls):
@@ -94,8 +114,6 @@ def run_model(name, build, calls):
     row["nodes"] = len(plan.order_ids)
     row["model_listed"] = plan.listed_peak
     row["model_lowmem"] = plan.peak
-    row["model_unlagged_listed"] = lowmem.peak(plan.translation.graph)
-    row["model_unlagged_lowmem"] = plan.schedule.peak
     row["record_s"] = plan.record_seconds
     row["translate_s"] = getattr(plan, "translate_seconds", 0.0)
     row["schedule_s"] = plan.schedule_seconds
@@ -153,29 +171,37 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", metavar="NAME",
                         help="models to run (default: all); zoo models as zoo:NAME "
                              "(inference) or zoo:NAME_train (training step)")
+    parser.add_argument("--one", metavar="NAME", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.calls < 1:
         parser.error("--calls must be at least 1")
-    # glibc's thresholds fixed before anything is built (see the docstring).
-    from lowmem.pytensor._measure import _fix_malloc
-    _fix_malloc()
-    builders = _models()
-    names = args.models or list(builders)
-    unknown = [n for n in names if n not in builders]
+    if args.one is not None:            # a child run: one model, its row on stdout
+        return _run_one(args.one, args.calls)
+    names = args.models or list(_model_names())
+    unknown = [n for n in names if n not in _model_names()]
     if unknown:
-        parser.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(builders)}")
-    warnings.filterwarnings("ignore", category=UserWarning, module="pytensor")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
+        parser.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(_model_names())}")
     rows = []
     for name in names:
         print(f"  {name} ...", file=sys.stderr, flush=True)
-        rows.append(run_model(name, builders[name], args.calls))
+        # Each model in a process of its own: what one model's calls leave
+        # in the process (heap, arenas, BLAS threads' buffers) must not
+        # count in the next one's measured peaks.
+        child = subprocess.run([sys.executable, "-m", "benchmarks.run_pytensor", "--one", name,
+                                "--calls", str(args.calls)], capture_output=True, text=True)
+        if child.returncode != 0:
+            tail = (child.stderr.strip().splitlines() or ["no output"])[-1]
+            print(f"run_pytensor: model {name} failed (exit {child.returncode}): {tail}",
+                  file=sys.stderr)
+            return 1
+        rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
         print("  " + json.dumps(rows[-1]), file=sys.stderr, flush=True)
     import pytensor
     text = (f"# lowmem.pytensor.LowMemMode against PyTensor's default (Numba) mode\n\n"
             f"{time.strftime('%Y-%m-%d %H:%M')}, PyTensor {pytensor.__version__}, "
-            f"median of {args.calls} calls in turns; peaks in bytes (model: with the "
-            f"Numba backend's release lag of one statement).\n\n{table(rows)}\n")
+            f"median of {args.calls} calls in turns; peaks in bytes (model: lowmem.peak, "
+            f"values released at their last use); each model in its own process.\n\n"
+            f"{table(rows)}\n")
     print(text)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "pytensor_latest.md"), "w") as f:

@@ -83,6 +83,39 @@ def test_order_is_the_one_applied(backend):
     check_plan(f)
 
 
+def test_worth_running_needs_one_percent_and_64_kib():
+    from lowmem.pytensor._linker import worth_running
+    kib = 1024
+    assert worth_running(10_000 * kib - 100 * kib, 10_000 * kib)        # 1%, 100 KiB
+    assert not worth_running(10_000 * kib - 99 * kib, 10_000 * kib)     # under 1%
+    assert worth_running(1_000 * kib - 64 * kib, 1_000 * kib)           # 6.4%, 64 KiB
+    assert not worth_running(1_000 * kib - 63 * kib, 1_000 * kib)       # under 64 KiB
+    assert not worth_running(5, 5) and not worth_running(6, 5)
+
+
+@pytest.mark.parametrize("backend", ["numba", "vm"])
+def test_a_small_saving_runs_pytensors_order(backend):
+    """A U-Net-shaped training step whose order matters: at width 64 and
+    batch 32 the search saves 8,192 bytes, under 64 KiB, so PyTensor's own
+    order runs; at width 256 and batch 64 (163,840 bytes, 24%) the
+    search's."""
+    from lowmem.pytensor import _models as models
+    for width, batch, runs in ((64, 32, "listed"), (256, 64, "search")):
+        inputs, outputs, updates, make_data = models.skip_mlp(levels=2, width=width,
+                                                              batch=batch)
+        f = pytensor.function(inputs, outputs, updates=updates,
+                              mode=lp.LowMemMode(backend=backend))
+        f(*make_data())
+        plan = check_plan(f)
+        assert plan.schedule.peak < plan.listed_peak, "the search found no lower order"
+        assert lp.report(f).order_run == runs
+        if runs == "listed":
+            assert plan.peak == plan.listed_peak
+            assert plan.order_ids == list(range(len(plan.order_ids)))
+        else:
+            assert plan.peak == plan.schedule.peak < plan.listed_peak
+
+
 def test_recording_leaves_destroyed_inputs_alone():
     """An in-place op on a mutable input: the recording call works on a copy,
     so the real call sees (and overwrites) the caller's array once."""

@@ -24,6 +24,7 @@ from pytensor.link.vm import VMLinker
 
 from .. import _model, _scheduler
 from .._scheduler import DEFAULT_MEMORY_LIMIT
+from ._exact_release import _ExactReleaseNumbaLinker
 from ._record import record
 from ._translate import graph_from_fgraph
 
@@ -62,6 +63,25 @@ class _Linked:
         if run is None:
             raise AttributeError(name)
         return getattr(run, name)
+
+
+# The search's order runs only when its modelled peak is below PyTensor's
+# listed order's by at least this share of it and these bytes.
+MIN_SAVING_RATIO = 0.01
+MIN_SAVING_BYTES = 64 * 1024
+
+
+def worth_running(order_peak, listed_peak):
+    """Whether an order whose modelled peak is `order_peak` is worth running
+    instead of PyTensor's listed order (`listed_peak`): it must save at least
+    MIN_SAVING_RATIO of the listed peak and MIN_SAVING_BYTES. A smaller
+    saving is within what the model does not see (allocations below the
+    allocator's mmap threshold, page rounding: measured, a few KiB per
+    buffer), so another order could measure above PyTensor's own (zoo:rnn:
+    24 bytes saved in the model, 57 KB more measured), and it may change
+    speed for nothing."""
+    saving = listed_peak - order_peak
+    return saving >= MIN_SAVING_BYTES and saving >= MIN_SAVING_RATIO * listed_peak
 
 
 class _LowMemLinking:
@@ -127,13 +147,13 @@ class _LowMemLinking:
             warnings.warn(f"lowmem: PyTensor's order kept for this function: "
                           f"{type(e).__name__}: {e}", LowMemWarning, stacklevel=4)
             return None
-        # The backend's runtime may release values later than the model
-        # (release_lag): keep the listed order when, so measured, it is lower.
+        # Run PyTensor's own order unless the search's saves a real amount
+        # under the backend's release model (worth_running).
         order_ids = list(schedule.order)
         listed_ids = list(range(len(nodes)))        # translation.nodes is `nodes`
         listed_peak = _model.peak(translation.graph, listed_ids, self.release_lag)
         order_peak = _model.peak(translation.graph, order_ids, self.release_lag)
-        if listed_peak < order_peak:
+        if not worth_running(order_peak, listed_peak):
             order_ids, order_peak = listed_ids, listed_peak
         vm.plan = LowMemPlan(translation=translation, schedule=schedule, order_ids=order_ids,
                              release_lag=self.release_lag, peak=order_peak,
@@ -180,9 +200,9 @@ class LowMemPlan:
 
     translation  _bridge.Translation (the graph, sizes of that call)
     schedule     lowmem.Schedule (the search's best order under the model)
-    order_ids    the node ids run: schedule.order, or the listed order when
-                 the backend's release lag makes that one lower
-    release_lag  steps the backend keeps a dead value (Numba: 1, VM: 0)
+    order_ids    the node ids run: schedule.order when it saves enough
+                 under the model (worth_running), else the listed order
+    release_lag  steps the backend keeps a dead value (0 for both backends)
     peak         lowmem.peak of order_ids with that lag: what a call should
                  measure
     listed_peak  the same for PyTensor's own (listed) order
@@ -234,10 +254,10 @@ class LowMemPlan:
 
 class LowMemNumbaLinker(_LowMemLinking, NumbaLinker):
     """PyTensor's Numba linker, its generated function's statements in
-    lowmem's order (chosen on the first call). Its code releases a value one
-    statement after its last reader (measured: lowmem/pytensor/_measure.py)."""
+    lowmem's order (chosen on the first call), compiled so that it releases
+    each value right after its last reader (_ExactReleaseNumbaLinker)."""
 
-    release_lag = 1
+    release_lag = 0
     record_impl = "py"      # its code is not the ops' Python or C code: no workspace measured
 
     def __init__(self, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, allow_gc=None,
@@ -246,7 +266,7 @@ class LowMemNumbaLinker(_LowMemLinking, NumbaLinker):
         self._setup(time_limit, memory_limit, plan_cache, cache_dir)
 
     def _backend(self, schedule):
-        return NumbaLinker(allow_gc=self.allow_gc, schedule=schedule)
+        return _ExactReleaseNumbaLinker(allow_gc=self.allow_gc, schedule=schedule)
 
 
 class LowMemVMLinker(_LowMemLinking, VMLinker):

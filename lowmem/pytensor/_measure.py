@@ -13,11 +13,10 @@ holds is trimmed before each call. Smaller allocations and page rounding
 make the measure a few KiB coarse. Linux with glibc only.
 
 What it shows (tests_pytensor/test_measure.py): PyTensor's Python loop VM
-frees a value right after its last reader, as lowmem's model has it;
-Numba's generated function frees it one statement later (a value read
-last by statement k is still allocated while statement k + 1 allocates), so
-on that backend the model can be short by the largest value dying at a
-step, an order's peak measured up to one such value above its model.
+frees a value right after its last reader, as lowmem's model has it; so
+does the code LowMemMode's Numba linker compiles (_exact_release.py), while
+PyTensor's default Numba code may free it only after the next statement's
+allocation (Numba's reference-count pruning pass moves the release).
 """
 
 import ctypes

@@ -9,9 +9,9 @@
 
 All peaks are lowmem's memory model (docs/format.md) over the graph of
 sizes recorded on the function's first call, with the backend's release
-lag (LowMemPlan.release_lag: Numba's generated code releases a value one
-statement after its last reader, the Python loop VM right after it), for
-two orders: the one LowMemMode runs and PyTensor's own listed order
+lag (LowMemPlan.release_lag: 0 for both backends, each releasing a value
+right after its last reader; the Numba backend because lowmem compiles its
+code so, lowmem/pytensor/_exact_release.py), for two orders: the one LowMemMode runs and PyTensor's own listed order
 (``fgraph.toposort()``, which PyTensor's default Numba mode runs).
 ``lowmem.pytensor.measure_call`` measures a call to compare. The report
 also gives lowmem's compile overhead: the seconds the first call spent
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import _model as model
+from ._linker import MIN_SAVING_BYTES, MIN_SAVING_RATIO
 from .._report_common import (DEFAULT_STEPS, ReportText, plan_steps, require_matplotlib,
                               seconds, write_plot as _write_plot)
 from .._units import exact_bytes, format_bytes, human_bytes
@@ -72,13 +73,13 @@ class Report(ReportText):
     """Memory report of a planned PyTensor LowMemMode function; ``str()``
     is the text.
 
-    Peaks are bytes under lowmem's model with the backend's release lag:
-    ``peak`` of the order LowMemMode runs (what a call should measure),
-    ``listed_peak`` of PyTensor's own order (what PyTensor's default mode
-    runs); ``search_peak`` and ``lower_bound`` are the search's, without
-    the lag (the model lowmem.schedule minimises). ``order_run`` is
-    "search" or "listed" (PyTensor's order is kept when, with the lag, it
-    is lower). Seconds of lowmem's compile overhead: ``record_seconds``,
+    Peaks are bytes under lowmem's model with the backend's release lag
+    (0 for both backends): ``peak`` of the order LowMemMode runs (what a
+    call should measure), ``listed_peak`` of PyTensor's own order (what
+    PyTensor's default mode runs); ``search_peak`` and ``lower_bound`` are
+    the search's, without a lag (the model lowmem.schedule minimises).
+    ``order_run`` is "search" or "listed" (PyTensor's order is kept unless
+    the search's saves enough: _linker.worth_running). Seconds of lowmem's compile overhead: ``record_seconds``,
     ``translate_seconds``, ``search_seconds`` (within ``schedule_seconds``),
     ``link_seconds`` and ``first_run_seconds`` (None when not known);
     ``pytensor_compile``: PyTensor's own compile seconds ({"total",
@@ -186,14 +187,15 @@ class Report(ReportText):
         the `steps` given to report()."""
         if steps == -1:
             steps = self.show_steps
-        lag = (f"with the {self.backend} backend's release lag of {self.release_lag} "
+        lag = ("" if self.release_lag == 0 else
+               f", with the {self.backend} backend's release lag of {self.release_lag} "
                f"statement{'s' if self.release_lag != 1 else ''}")
         lines = [f"lowmem memory report: {self.name} ({self.n_nodes} nodes, {self.backend} "
                  f"backend; bytes of the arrays the function allocates: inputs, shared values, "
                  f"constants are free)",
                  self.headline(),
                  f"  bytes: peak {exact_bytes(self.peak)} (PyTensor's order "
-                 f"{exact_bytes(self.listed_peak)}), {lag}"]
+                 f"{exact_bytes(self.listed_peak)}){lag}"]
         if self.listed_peak > 0:
             saved = self.listed_peak - self.peak
             lines.append(f"saves {human_bytes(saved)} = {exact_bytes(saved)} "
@@ -202,12 +204,14 @@ class Report(ReportText):
         proof = ("proven optimal" if self.optimal else
                  f"not proven optimal ({why}; at most "
                  f"{format_bytes(self.search_peak - self.lower_bound)} above the optimum)")
-        lines.append(f"search (model without the lag): peak {format_bytes(self.search_peak)}, "
+        unlagged = "" if self.release_lag == 0 else " (model without the lag)"
+        lines.append(f"search{unlagged}: peak {format_bytes(self.search_peak)}, "
                      f"PyTensor's order {format_bytes(self.toposort_peak)}, lower bound "
                      f"{format_bytes(self.lower_bound)}: {proof}")
         if self.order_run == "listed":
-            lines.append("order run: PyTensor's own, lower than the search's once the backend's "
-                         "release lag is counted")
+            lines.append(f"order run: PyTensor's own (the search's saves less than "
+                         f"{100 * MIN_SAVING_RATIO:g}% or {format_bytes(MIN_SAVING_BYTES)}: "
+                         f"not worth another order)")
         lines += self.overhead_text()
         lines.append("workspace NOT measured (PyTensor's ops' scratch): counted as 0")
         for note in self.notes:
