@@ -20,6 +20,8 @@ value.
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ._graph import Graph
 
 # A measured cost is never below this (a timer's resolution): a node that
@@ -72,6 +74,29 @@ def variable_nbytes(var, value):
         return int(var.type.get_size(var.type.get_shape_info(value)))
     except Exception:       # a type without size support: fall back to the value
         return int(getattr(value, "nbytes", 0) or 0)
+
+
+def alias_inputs(node, destroy=True):
+    """{output position: input position} of the node's one-input view and
+    (unless destroy=False) destroy maps: the aliases node_aliases gives the
+    model."""
+    out = {}
+    tables = (getattr(node.op, "view_map", {}),) + (
+        (getattr(node.op, "destroy_map", {}),) if destroy else ())
+    for table in tables:
+        for o, ins in table.items():
+            if len(ins) == 1 and 0 <= o < len(node.outputs):
+                out[o] = ins[0]
+    return out
+
+
+def shares_memory(value, source):
+    """False only when both are NumPy arrays and `value` does not use
+    `source`'s memory: the op copied where it declares an alias (Reshape
+    of a non-contiguous array does)."""
+    if isinstance(value, np.ndarray) and isinstance(source, np.ndarray):
+        return bool(np.may_share_memory(value, source))
+    return True
 
 
 def node_aliases(adapter, node, copies=()):

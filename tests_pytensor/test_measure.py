@@ -141,3 +141,32 @@ def test_lowmem_order_measures_below_dots_first(backend):
         assert len(probe_nodes) == len(positions)
     saving = measured(worst, values) - measured(f, values)
     assert saving >= 0.8 * modelled_saving, (saving, modelled_saving)
+
+
+def _reshaped_slice():
+    """A slice of the last axis reshaped to a matrix, then a product: NumPy
+    reshapes that slice as a view; PyTensor's Numba code copies it
+    (np.ascontiguousarray), a 4 MB buffer the model must count. On both
+    backends the measured peak is the plan's."""
+    x = pt.tensor3("x")
+    w = pt.matrix("w")
+    part = x[:, :, :256].reshape((x.shape[0] * x.shape[1], 256))
+    out = (part @ w).sum(axis=0)
+    rng = np.random.default_rng(2)
+    return [x, w], [out], [rng.random((16, 128, 512)), rng.random((256, 8))]
+
+
+@pytest.mark.parametrize("backend", ["numba", "vm"])
+def test_a_view_the_backend_copies_is_counted(backend):
+    inputs, outputs, values = _reshaped_slice()
+    f = pytensor.function(inputs, outputs, mode=lp.LowMemMode(backend=backend))
+    f(*values)
+    plan = lp.plan(f)
+    reshapes = [(n, 0) for n in plan.translation.nodes if "Reshape" in str(n.op)]
+    assert len(reshapes) == 1
+    copied = 16 * 128 * 256 * 8                     # the slice, copied
+    if backend == "numba":                          # NumPy's reshape would view it
+        assert set(reshapes) <= plan.copies
+        assert plan.peak >= copied
+    got = measured(f, values)
+    assert 0.9 * plan.peak <= got <= plan.peak + 64 * 1024, (got, plan.peak)

@@ -69,10 +69,12 @@ class Lookup:
     key, signature  the function's key and this call's inputs' signature
                     (key None: not cached)
     translation, schedule, entry   of the stored plan for them (None: a miss)
+    copies          its (node, output) declared views that copied
     """
 
     def __init__(self, directory, fgraph, nodes, values):
         self.translation = self.schedule = self.entry = None
+        self.copies = frozenset()
         self.key = self.signature = self.cache = None
         try:
             self.key = function_key(fgraph, nodes)
@@ -89,7 +91,7 @@ class Lookup:
         if entry is None:
             return
         try:
-            self.translation, self.schedule, _, _ = _stored_plans.unpack(
+            self.translation, self.schedule, self.copies, _ = _stored_plans.unpack(
                 entry, fgraph, nodes, entry["name"], graph_from_fgraph)
             self.entry = entry
         except ValueError as e:

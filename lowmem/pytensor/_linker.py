@@ -25,7 +25,7 @@ from pytensor.link.vm import VMLinker
 from .. import _model, _scheduler
 from .._scheduler import DEFAULT_MEMORY_LIMIT
 from ._exact_release import _ExactReleaseNumbaLinker
-from ._record import record
+from ._record import numba_copies, record
 from ._translate import graph_from_fgraph
 
 
@@ -134,12 +134,16 @@ class _LowMemLinking:
             if cached is not None and cached.hit:
                 t_recorded = t1 = t0
                 translation, schedule = cached.translation, cached.schedule
+                copies = cached.copies
             else:
                 workspace = {} if self.record_impl is None else None
+                copies = set()
                 sizes, shapes = record(fgraph, nodes, values, impl=self.record_impl,
-                                       workspace=workspace)
+                                       workspace=workspace, copies=copies,
+                                       copies_here=self.copies_here)
                 t_recorded = time.perf_counter()
-                translation = graph_from_fgraph(fgraph, sizes, shapes, workspace, nodes=nodes)
+                translation = graph_from_fgraph(fgraph, sizes, shapes, workspace, nodes=nodes,
+                                                copies=copies)
                 t1 = time.perf_counter()
                 schedule = _scheduler.schedule(translation.graph, time_limit=self.time_limit,
                                                memory_limit=self.memory_limit)
@@ -160,6 +164,7 @@ class _LowMemLinking:
                              listed_peak=listed_peak, record_seconds=t_recorded - t0,
                              schedule_seconds=time.perf_counter() - t1,
                              translate_seconds=t1 - t_recorded)
+        vm.plan.copies = frozenset(copies)
         if cached is None or not cached.hit:        # the VM's recording measures scratch
             vm.plan.workspace_measured = self.record_impl is None
         if cached is not None:
@@ -226,8 +231,8 @@ class LowMemPlan:
     cache_key    the function's plan-cache key, when cached
     """
 
-    copies = frozenset()            # (for plan-cache entries: no copies seen, no
-    workspace_measured = False      # workspace measured, as lowmem.theano's Plan)
+    copies = frozenset()            # (node, output) declared views that copied (set on
+    workspace_measured = False      # planning); workspace measured (as lowmem.theano's Plan)
 
     def __init__(self, translation, schedule, order_ids, release_lag, peak, listed_peak,
                  record_seconds, schedule_seconds, translate_seconds=0.0):
@@ -259,6 +264,7 @@ class LowMemNumbaLinker(_LowMemLinking, NumbaLinker):
 
     release_lag = 0
     record_impl = "py"      # its code is not the ops' Python or C code: no workspace measured
+    copies_here = staticmethod(numba_copies)    # where its code copies a declared view
 
     def __init__(self, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, allow_gc=None,
                  plan_cache=False, cache_dir=None):
@@ -276,6 +282,7 @@ class LowMemVMLinker(_LowMemLinking, VMLinker):
 
     release_lag = 0
     record_impl = None      # record with the VM's own (C) thunks, measuring their scratch
+    copies_here = None      # its thunks' outputs show their copies themselves
 
     def __init__(self, time_limit=1.0, memory_limit=DEFAULT_MEMORY_LIMIT, allow_gc=None,
                  plan_cache=False, cache_dir=None):

@@ -29,8 +29,9 @@ import tracemalloc
 import numpy as np
 from pytensor.scalar import basic as ps
 from pytensor.tensor.elemwise import Elemwise
+from pytensor.tensor.shape import Reshape
 
-from .._bridge import variable_nbytes
+from .._bridge import alias_inputs, shares_memory, variable_nbytes
 
 
 def _scalar_numpy(op, args):
@@ -104,7 +105,8 @@ def destroyed_inputs(fgraph, nodes):
 WORKSPACE_NOISE_BYTES = 4096     # below this, a thunk's transient bytes are noise
 
 
-def record(fgraph, nodes, input_values, impl="py", workspace=None):
+def record(fgraph, nodes, input_values, impl="py", workspace=None, copies=None,
+           copies_here=None):
     """Run `nodes` (a topological order of fgraph) on `input_values` (one per
     fgraph input) with Python thunks (``impl="py"``) or the ops' default
     thunks (``impl=None``: C code where there is some, as the VM runs).
@@ -112,21 +114,40 @@ def record(fgraph, nodes, input_values, impl="py", workspace=None):
     (arrays only). If `workspace` is a dict, it receives Apply node ->
     scratch bytes (the thunk's traced peak above what it leaves allocated,
     when at least WORKSPACE_NOISE_BYTES; tracemalloc is started for the call
-    if it is not on, and its peak is reset). The inputs are not modified.
-    Raises whatever an op raises (the caller falls back)."""
+    if it is not on, and its peak is reset). If `copies` is a set, it
+    receives the (node, output position) pairs that declare a view but were
+    copies on this call: the recorded output does not share the input's
+    memory, or `copies_here(node, position,
+    input_value)` says the backend copies there (the Numba backend's
+    Reshape: numba_copies). The inputs are not modified. Raises whatever an
+    op raises (the caller falls back). (Destroy maps are taken as declared:
+    the recording's NumPy shortcut for Elemwise writes new arrays where the
+    compiled code works in place.)"""
+    args = (fgraph, nodes, input_values, impl, workspace, copies, copies_here)
     if workspace is None:
-        return _record(fgraph, nodes, input_values, impl, None)
+        return _record(*args)
     started = not tracemalloc.is_tracing()
     if started:
         tracemalloc.start()
     try:
-        return _record(fgraph, nodes, input_values, impl, workspace)
+        return _record(*args)
     finally:
         if started:
             tracemalloc.stop()
 
 
-def _record(fgraph, nodes, input_values, impl, workspace):
+def numba_copies(node, position, input_value):
+    """Whether PyTensor's Numba code copies where `node` declares output
+    `position` an alias of an input holding `input_value`: its Reshape
+    reshapes ``np.ascontiguousarray(x)`` (pytensor/link/numba/dispatch/
+    shape.py), a copy whenever x is not C-contiguous, where NumPy's reshape
+    (the recording's) may still give a view (zoo:inception_train: each
+    weight gradient reshapes a slice of a Split)."""
+    return (isinstance(node.op, Reshape) and isinstance(input_value, np.ndarray)
+            and not input_value.flags.c_contiguous)
+
+
+def _record(fgraph, nodes, input_values, impl, workspace, copies, copies_here):
     spoiled = destroyed_inputs(fgraph, nodes)
     storage_map, compute_map = {}, {}
     for var, value in zip(fgraph.inputs, input_values):
@@ -177,6 +198,12 @@ def _record(fgraph, nodes, input_values, impl, workspace):
                     workspace[node] = peak - after
         for var in node.outputs:
             note(var, storage_map[var][0])
+        if copies is not None:
+            for pos, i in alias_inputs(node, destroy=False).items():
+                value, source = storage_map[node.outputs[pos]][0], storage_map[node.inputs[i]][0]
+                if not shares_memory(value, source) or (
+                        copies_here is not None and copies_here(node, pos, source)):
+                    copies.add((node, pos))
         for var in node.inputs:
             if last_reader.get(var) == position and var not in keep:
                 storage_map[var][0] = None

@@ -43,6 +43,7 @@ from theano.gof import link
 from theano.gof.vm import VM, VM_Linker
 
 from .. import _scheduler as scheduler
+from .._bridge import alias_inputs, shares_memory
 from ._allocations import AllocationCounter
 from . import _cache, _sharing, _stored_plans
 from ._options import make_options
@@ -112,25 +113,6 @@ def clear_lists(fgraph, order):
         if var not in inputs and var not in outputs:
             lists[step].append(var)
     return lists
-
-
-def _alias_inputs(node):
-    """{output position: input position} of the node's one-input view and
-    destroy maps (the aliases _bridge.node_aliases gives the model)."""
-    out = {}
-    for table in (getattr(node.op, "view_map", {}), getattr(node.op, "destroy_map", {})):
-        for o, ins in table.items():
-            if len(ins) == 1:
-                out[o] = ins[0]
-    return out
-
-
-def _shares_memory(value, source):
-    """False only when both are arrays and `value` does not use `source`'s
-    memory: the op copied (Reshape of a non-contiguous array does)."""
-    if isinstance(value, np.ndarray) and isinstance(source, np.ndarray):
-        return bool(np.may_share_memory(value, source))
-    return True
 
 
 class LowMemVM(VM):
@@ -323,7 +305,7 @@ class LowMemVM(VM):
                 shapes[var] = getattr(storage[var][0], "shape", None)
 
         def recording(node, thunk):
-            aliased = _alias_inputs(node)
+            aliased = alias_inputs(node)
 
             def run():
                 before = counter.current
@@ -337,7 +319,7 @@ class LowMemVM(VM):
                     sizes[out] = variable_nbytes(out, value)
                     shapes[out] = getattr(value, "shape", None)
                     if pos in aliased:
-                        if _shares_memory(value, storage[node.inputs[aliased[pos]]][0]):
+                        if shares_memory(value, storage[node.inputs[aliased[pos]]][0]):
                             continue
                         copies.add((node, pos))   # declared an alias, but a copy
                     allocated += sizes[out]
