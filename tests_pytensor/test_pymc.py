@@ -29,9 +29,10 @@ sampling tests ask for the default mode's draws bit for bit without
 fastmath, and under fastmath for the draws of PyTensor's own linker in
 lowmem's order.
 
-``python tests_pytensor/test_pymc.py [--gp]`` prints the modelled peaks
-(plan.schedule.peak vs plan.schedule.default_peak, bytes) of each model's
-logp, dlogp and logp+gradient functions; --gp adds a Gaussian-process model, whose n x n
+``python tests_pytensor/test_pymc.py [--gp]`` prints the peaks of each
+model's logp, dlogp and logp+gradient functions: modelled (plan.peak vs
+plan.listed_peak, bytes) and measured in LowMemMode and in PyTensor's
+default Numba mode (lowmem.pytensor.measure_call); --gp adds a Gaussian-process model, whose n x n
 matrices make lowmem's order matter, but whose first Numba compile (Cholesky,
 triangular solves and their gradients) takes minutes, so it is not in the
 default test run (LOWMEM_PYMC_GP=1 runs its test).
@@ -322,11 +323,19 @@ def test_gaussian_process_as_default_mode():
 
 # ---------------------------------------------------------------- report
 
-def modelled_peaks(names=tuple(MODELS)):
-    """{model: {function: (schedule.peak, schedule.default_peak, nodes,
-    record seconds, schedule seconds)}} for each model's compile_logp,
-    compile_dlogp and logp_dlogp_function under LowMemMode, planned at the
-    model's initial point."""
+def peaks(names=tuple(MODELS), repeats=3):
+    """{model: {function: (plan.peak, plan.listed_peak, measured LowMemMode,
+    measured default, nodes, record seconds, schedule seconds)}} for each
+    model's compile_logp, compile_dlogp and logp_dlogp_function, planned
+    at the model's initial point; measured: lowmem.pytensor.measure_call
+    at that point, the median of `repeats` calls, in LowMemMode and in
+    PyTensor's default Numba mode."""
+    from lowmem.pytensor._measure import measure_call
+
+    def measured(run, point):
+        run(point)
+        return sorted(measure_call(run, point)[0] for _ in range(repeats))[repeats // 2]
+
     out = {}
     for name in names:
         model = ALL_MODELS[name]()
@@ -336,25 +345,33 @@ def modelled_peaks(names=tuple(MODELS)):
             f, run = compile_one(model, kind, lp.LowMemMode())
             run(point)
             plan = lp.plan(f)
-            rows[kind] = (plan.schedule.peak, plan.schedule.default_peak, len(plan.order),
+            _, run_default = compile_one(model, kind, Mode(linker=NumbaLinker()))
+            rows[kind] = (plan.peak, plan.listed_peak, measured(run, point),
+                          measured(run_default, point), len(plan.order),
                           plan.record_seconds, plan.schedule_seconds)
         out[name] = rows
     return out
 
 
 def main(argv):
+    from lowmem.pytensor._measure import _fix_malloc
+    _fix_malloc()           # before anything is built (see benchmarks/run_pytensor.py)
     names = tuple(MODELS) + (("gp",) if "--gp" in argv else ())
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("error", lp.LowMemWarning)
-        peaks = modelled_peaks(names)
-    print(f"{'model':<13} {'function':<20} {'peak':>10} {'default':>10} {'saved':>6} "
-          f"{'nodes':>5} {'record s':>8} {'sched s':>7}")
-    for name, rows in peaks.items():
-        for kind, (peak, default, n, rec, sch) in rows.items():
-            saved = 1 - peak / default if default else 0.0
-            print(f"{name:<13} {kind:<20} {peak:>10} {default:>10} {saved:>6.1%} "
-                  f"{n:>5} {rec:>8.3f} {sch:>7.3f}")
+        rows = peaks(names)
+    print("peaks in bytes: modelled (lowmem.peak of the order run, and of PyTensor's "
+          "order) and measured (resident-set high-water mark over a call, median of 3; "
+          "a few KiB coarse)")
+    print(f"{'model':<13} {'function':<12} {'model':>10} {'model,':>10} {'measured':>10} "
+          f"{'measured,':>10} {'nodes':>5} {'record s':>8} {'sched s':>7}")
+    print(f"{'':<13} {'':<12} {'lowmem':>10} {'default':>10} {'lowmem':>10} "
+          f"{'default':>10}")
+    for name, by_kind in rows.items():
+        for kind, (peak, listed, got, got_default, n, rec, sch) in by_kind.items():
+            print(f"{name:<13} {kind:<12} {peak:>10,} {listed:>10,} {got:>10,} "
+                  f"{got_default:>10,} {n:>5} {rec:>8.3f} {sch:>7.3f}")
     print(f"({time.perf_counter() - t0:.1f} s)")
 
 
