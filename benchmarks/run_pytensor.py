@@ -60,10 +60,6 @@ def _builder(model):
     return build
 
 
-def _model_names():
-    return list(_models())
-
-
 def _run_one(name, calls):
     """Run one model in this process; print its row as JSON on stdout."""
     # glibc's thresholds fixed before anything is built (see the docstring).
@@ -177,10 +173,11 @@ def main(argv=None):
         parser.error("--calls must be at least 1")
     if args.one is not None:            # a child run: one model, its row on stdout
         return _run_one(args.one, args.calls)
-    names = args.models or list(_model_names())
-    unknown = [n for n in names if n not in _model_names()]
+    known = list(_models())
+    names = args.models or known
+    unknown = [n for n in names if n not in known]
     if unknown:
-        parser.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(_model_names())}")
+        parser.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(known)}")
     rows = []
     for name in names:
         print(f"  {name} ...", file=sys.stderr, flush=True)

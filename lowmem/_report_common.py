@@ -72,20 +72,19 @@ class Step:
         return sum(b.nbytes for b in self.freed)
 
 
-def walk(graph, order, release_lag=0):
+def walk(graph, order):
     """Run `order` through the memory model keeping the buffers.
 
     Returns (timeline, allocated, freed, live_at): lowmem._model.simulate's
-    results, and live_at(t) the buffer owners in memory while step t runs
-    (with `release_lag`, dead ones not yet released included).
+    results, and live_at(t) the buffer owners in memory while step t runs.
     """
-    timeline, allocated, freed = model.simulate(graph, order, release_lag)
+    timeline, allocated, freed = model.simulate(graph, order)
 
     def live_at(t):
         live = set()
         for step in range(t + 1):
             live.update(allocated[step])
-        for step in range(t - release_lag):
+        for step in range(t):
             live.difference_update(freed[step])
         return live
     return timeline, allocated, freed, live_at
@@ -110,7 +109,7 @@ class Walked:
     largest_workspace: list  # (bytes, step, Step), most scratch first
 
 
-def plan_steps(translation, order, release_lag=0):
+def plan_steps(translation, order):
     """Walk `order` (lowmem node ids) of `translation`'s graph through the
     model: each step's node, memory, allocations, workspace and the buffers
     dying after it; the peak step and its live buffers; the nodes with
@@ -118,7 +117,7 @@ def plan_steps(translation, order, release_lag=0):
     graph = translation.graph
     order = [int(n) for n in order]
     step_of = {n: t for t, n in enumerate(order)}
-    timeline, allocated, freed, live_at = walk(graph, order, release_lag)
+    timeline, allocated, freed, live_at = walk(graph, order)
     steps = []
     for t, n in enumerate(order):
         node = translation.nodes[n]
@@ -141,11 +140,7 @@ def plan_steps(translation, order, release_lag=0):
 class ReportText:
     """The steps and peak sections of a report. The Report using it has
     `steps`, `peak_step`, `peak_buffers`, `largest_workspace`,
-    `workspace_measured`, `plot`, `show_steps` and `n_nodes`; a
-    `freed_note` (class attribute or field) adds a line under the steps'
-    title."""
-
-    freed_note = None
+    `workspace_measured`, `plot`, `show_steps` and `n_nodes`."""
 
     def listed_steps(self, steps=-1):
         """Indices of the steps `text(steps)` lists."""
@@ -163,8 +158,6 @@ class ReportText:
         shown = self.listed_steps(steps)
         n = len(self.steps)
         title = "Executed order (lowmem), memory while each step runs, buffers freed after it"
-        if self.freed_note:
-            title += f"\n  ({self.freed_note})"
         if len(shown) < n:
             title += (f"\n  (steps 0-{min(steps, n) - 1} and around the peak of {n}; "
                       f"report(f).text(steps=None) lists all)")
@@ -230,7 +223,7 @@ def require_matplotlib():
                           ) from None
 
 
-def write_plot(r, path, labels, styles, bound_label="lower bound"):
+def write_plot(r, path, labels, styles):
     """PNG of bytes in use per step for each order of report `r` (its
     `timelines`, by order name, with `labels` and matplotlib `styles` by the
     same names), with its lower bound."""
@@ -246,7 +239,7 @@ def write_plot(r, path, labels, styles, bound_label="lower bound"):
         ax.step(np.arange(len(tl)), np.asarray(tl) / scale, where="mid",
                 label=labels.get(name, name), **styles.get(name, {}))
     ax.axhline(r.lower_bound / scale, color="tab:red", lw=0.8, ls="-.",
-               label=f"{bound_label} ({human_bytes(r.lower_bound)})")
+               label=f"lower bound ({human_bytes(r.lower_bound)})")
     ax.set_xlabel("step")
     ax.set_ylabel(f"bytes in use ({unit})")
     ax.set_title(f"{r.name}: memory per step ({r.n_nodes} nodes)")

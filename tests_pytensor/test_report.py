@@ -36,26 +36,24 @@ def test_fields_are_the_plans(step):
     r = lp.report(step)
     plan = lp.plan(step)
     g = plan.translation.graph
-    lag = plan.release_lag
     assert r.name == "skip-step" and r.n_nodes == g.n_nodes == len(r.steps)
-    # both backends release a value right after its last reader
-    assert r.release_lag == lag == 0
     assert r.backend == {"LowMemNumbaLinker": "Numba", "LowMemVMLinker": "Python loop VM"}[
         type(step.maker.linker).__name__]
-    assert r.peak == plan.peak == lowmem.peak(g, plan.order_ids, release_lag=lag)
-    assert r.listed_peak == plan.listed_peak == lowmem.peak(g, release_lag=lag)
+    # both backends release a value right after its last reader: no lag
+    assert r.peak == plan.peak == lowmem.peak(g, plan.order_ids)
+    assert r.listed_peak == plan.listed_peak == lowmem.peak(g)
     assert r.search_peak == plan.schedule.peak == lowmem.peak(g, plan.schedule.order)
     assert r.toposort_peak == plan.schedule.default_peak == lowmem.peak(g)
     assert r.lower_bound == plan.schedule.lower_bound <= r.search_peak
     assert r.optimal == plan.schedule.optimal
     assert r.order_run == ("search" if list(plan.order_ids) == list(plan.schedule.order)
                            else "listed")
-    # the steps are the order run, with the backend's lag
+    # the steps are the order run
     assert [s.node for s in r.steps] == plan.order
-    assert [s.memory for s in r.steps] == list(lowmem.memory_timeline(g, plan.order_ids, lag))
+    assert [s.memory for s in r.steps] == list(lowmem.memory_timeline(g, plan.order_ids))
     assert list(r.timelines["lowmem"]) == [s.memory for s in r.steps]
     assert list(r.timelines["PyTensor's order"]) == list(
-        lowmem.memory_timeline(g, list(range(g.n_nodes)), lag))
+        lowmem.memory_timeline(g, list(range(g.n_nodes))))
     assert r.steps[r.peak_step].memory == r.peak
     p = r.steps[r.peak_step]
     assert sum(b.nbytes for b in r.peak_buffers) + p.workspace == r.peak

@@ -144,8 +144,7 @@ def peaks_table(plan, default_run, lowmem_run):
         return f"{100.0 * (a - b) / a:>11.1f}%" if a and b is not None else f"{'-':>12}"
     lines.append(f"{'lowmem saves':<{w}}  {saving(plan.listed_peak, plan.peak)}  "
                  f"{saving(default_run.measured, lowmem_run.measured)}")
-    lag = "" if plan.release_lag == 0 else f" and the backend's release lag of {plan.release_lag}"
-    lines.append(f"(modelled: lowmem's memory model with the recorded sizes{lag}; measured: "
+    lines.append(f"(modelled: lowmem's memory model with the recorded sizes; measured: "
                  f"the resident set's high-water mark over the call, "
                  f"lowmem.pytensor.measure_call)")
     for name, run in (("default mode", default_run), ("LowMemMode", lowmem_run)):

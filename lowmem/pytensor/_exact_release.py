@@ -25,6 +25,8 @@ lock), and stores it in PyTensor's Numba cache under its own key
 pass, nor hands PyTensor's default mode code compiled without it.
 """
 
+import functools
+
 from pytensor.link.numba.linker import NumbaLinker
 
 # Part of every cache key of a function compiled here: change it when the
@@ -32,33 +34,28 @@ from pytensor.link.numba.linker import NumbaLinker
 _CACHE_SALT = "_lowmem_exact_release_1"
 
 
+@functools.cache
 def _compiler_class():
     """A Numba compiler pipeline compiling with reference-count pruning off
     (built on first use: Numba is imported lazily, as PyTensor does)."""
-    global _ExactReleaseCompiler
-    if _ExactReleaseCompiler is None:
-        from numba.core import config
-        from numba.core.compiler import Compiler
+    from numba.core import config
+    from numba.core.compiler import Compiler
 
-        class ExactReleaseCompiler(Compiler):
-            """Numba's default pipeline, its LLVM reference-count pruning
-            pass off for the whole compilation (nested compilations of the
-            functions it calls included). Numba compiles under its global
-            compiler lock, so no other compilation sees the setting."""
+    class ExactReleaseCompiler(Compiler):
+        """Numba's default pipeline, its LLVM reference-count pruning pass
+        off for the whole compilation (nested compilations of the functions
+        it calls included). Numba compiles under its global compiler lock,
+        so no other compilation sees the setting."""
 
-            def _compile_core(self):
-                saved = config.LLVM_REFPRUNE_PASS
-                config.LLVM_REFPRUNE_PASS = 0
-                try:
-                    return super()._compile_core()
-                finally:
-                    config.LLVM_REFPRUNE_PASS = saved
+        def _compile_core(self):
+            saved = config.LLVM_REFPRUNE_PASS
+            config.LLVM_REFPRUNE_PASS = 0
+            try:
+                return super()._compile_core()
+            finally:
+                config.LLVM_REFPRUNE_PASS = saved
 
-        _ExactReleaseCompiler = ExactReleaseCompiler
-    return _ExactReleaseCompiler
-
-
-_ExactReleaseCompiler = None
+    return ExactReleaseCompiler
 
 
 class _ExactReleaseNumbaLinker(NumbaLinker):

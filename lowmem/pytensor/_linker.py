@@ -152,19 +152,19 @@ class _LowMemLinking:
                           f"{type(e).__name__}: {e}", LowMemWarning, stacklevel=4)
             return None
         # Run PyTensor's own order unless the search's saves a real amount
-        # under the backend's release model (worth_running).
+        # under the model (worth_running). Both backends release each value
+        # at its last reader, as the model has it.
         order_ids = list(schedule.order)
         listed_ids = list(range(len(nodes)))        # translation.nodes is `nodes`
-        listed_peak = _model.peak(translation.graph, listed_ids, self.release_lag)
-        order_peak = _model.peak(translation.graph, order_ids, self.release_lag)
+        listed_peak = _model.peak(translation.graph, listed_ids)
+        order_peak = schedule.peak
         if not worth_running(order_peak, listed_peak):
             order_ids, order_peak = listed_ids, listed_peak
         vm.plan = LowMemPlan(translation=translation, schedule=schedule, order_ids=order_ids,
-                             release_lag=self.release_lag, peak=order_peak,
-                             listed_peak=listed_peak, record_seconds=t_recorded - t0,
+                             peak=order_peak, listed_peak=listed_peak, copies=copies,
+                             record_seconds=t_recorded - t0,
                              schedule_seconds=time.perf_counter() - t1,
                              translate_seconds=t1 - t_recorded)
-        vm.plan.copies = frozenset(copies)
         if cached is None or not cached.hit:        # the VM's recording measures scratch
             vm.plan.workspace_measured = self.record_impl is None
         if cached is not None:
@@ -207,10 +207,11 @@ class LowMemPlan:
     schedule     lowmem.Schedule (the search's best order under the model)
     order_ids    the node ids run: schedule.order when it saves enough
                  under the model (worth_running), else the listed order
-    release_lag  steps the backend keeps a dead value (0 for both backends)
-    peak         lowmem.peak of order_ids with that lag: what a call should
-                 measure
+    peak         lowmem.peak of order_ids: what a call should measure
     listed_peak  the same for PyTensor's own (listed) order
+    copies       the (node, output) pairs that declare a view but copied (on
+                 the recording call, or as stored in the plan cache): counted
+                 as buffers of their own
 
     Seconds the first call spent on lowmem's work (compile overhead):
     record_seconds     the recording call (sizes and shapes)
@@ -231,15 +232,14 @@ class LowMemPlan:
     cache_key    the function's plan-cache key, when cached
     """
 
-    copies = frozenset()            # (node, output) declared views that copied (set on
-    workspace_measured = False      # planning); workspace measured (as lowmem.theano's Plan)
+    workspace_measured = False      # workspace measured (as lowmem.theano's Plan)
 
-    def __init__(self, translation, schedule, order_ids, release_lag, peak, listed_peak,
+    def __init__(self, translation, schedule, order_ids, peak, listed_peak, copies,
                  record_seconds, schedule_seconds, translate_seconds=0.0):
         self.translation = translation
         self.schedule = schedule
         self.order_ids = order_ids
-        self.release_lag = release_lag
+        self.copies = frozenset(copies)
         self.peak = peak
         self.listed_peak = listed_peak
         self.record_seconds = record_seconds
@@ -262,7 +262,6 @@ class LowMemNumbaLinker(_LowMemLinking, NumbaLinker):
     lowmem's order (chosen on the first call), compiled so that it releases
     each value right after its last reader (_ExactReleaseNumbaLinker)."""
 
-    release_lag = 0
     record_impl = "py"      # its code is not the ops' Python or C code: no workspace measured
     copies_here = staticmethod(numba_copies)    # where its code copies a declared view
 
@@ -280,7 +279,6 @@ class LowMemVMLinker(_LowMemLinking, VMLinker):
     outputs and would ignore the order), thunks run in lowmem's order and
     values freed after their last use."""
 
-    release_lag = 0
     record_impl = None      # record with the VM's own (C) thunks, measuring their scratch
     copies_here = None      # its thunks' outputs show their copies themselves
 

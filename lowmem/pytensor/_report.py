@@ -8,10 +8,10 @@
     print(r.text(steps=None))         # every step
 
 All peaks are lowmem's memory model (docs/format.md) over the graph of
-sizes recorded on the function's first call, with the backend's release
-lag (LowMemPlan.release_lag: 0 for both backends, each releasing a value
-right after its last reader; the Numba backend because lowmem compiles its
-code so, lowmem/pytensor/_exact_release.py), for two orders: the one LowMemMode runs and PyTensor's own listed order
+sizes recorded on the function's first call (both backends release a
+value right after its last reader, as the model has it; the Numba backend
+because lowmem compiles its code so, lowmem/pytensor/_exact_release.py),
+for two orders: the one LowMemMode runs and PyTensor's own listed order
 (``fgraph.toposort()``, which PyTensor's default Numba mode runs).
 ``lowmem.pytensor.measure_call`` measures a call to compare. The report
 also gives lowmem's compile overhead: the seconds the first call spent
@@ -73,11 +73,10 @@ class Report(ReportText):
     """Memory report of a planned PyTensor LowMemMode function; ``str()``
     is the text.
 
-    Peaks are bytes under lowmem's model with the backend's release lag
-    (0 for both backends): ``peak`` of the order LowMemMode runs (what a
-    call should measure), ``listed_peak`` of PyTensor's own order (what
-    PyTensor's default mode runs); ``search_peak`` and ``lower_bound`` are
-    the search's, without a lag (the model lowmem.schedule minimises).
+    Peaks are bytes under lowmem's model: ``peak`` of the order LowMemMode
+    runs (what a call should measure), ``listed_peak`` of PyTensor's own
+    order (what PyTensor's default mode runs); ``search_peak`` and
+    ``lower_bound`` are the search's.
     ``order_run`` is "search" or "listed" (PyTensor's order is kept unless
     the search's saves enough: _linker.worth_running). Seconds of lowmem's compile overhead: ``record_seconds``,
     ``translate_seconds``, ``search_seconds`` (within ``schedule_seconds``),
@@ -89,7 +88,6 @@ class Report(ReportText):
     name: str
     backend: str
     n_nodes: int
-    release_lag: int
     peak: int
     listed_peak: int
     search_peak: int
@@ -121,14 +119,6 @@ class Report(ReportText):
 
     def __str__(self):
         return self.text()
-
-    @property
-    def freed_note(self):
-        if self.release_lag == 0:
-            return None
-        s = "" if self.release_lag == 1 else "s"
-        return (f"the {self.backend} backend releases a dead buffer {self.release_lag} "
-                f"statement{s} after the step that frees it: memory counts it until then")
 
     @property
     def overhead_seconds(self):
@@ -187,15 +177,12 @@ class Report(ReportText):
         the `steps` given to report()."""
         if steps == -1:
             steps = self.show_steps
-        lag = ("" if self.release_lag == 0 else
-               f", with the {self.backend} backend's release lag of {self.release_lag} "
-               f"statement{'s' if self.release_lag != 1 else ''}")
         lines = [f"lowmem memory report: {self.name} ({self.n_nodes} nodes, {self.backend} "
                  f"backend; bytes of the arrays the function allocates: inputs, shared values, "
                  f"constants are free)",
                  self.headline(),
                  f"  bytes: peak {exact_bytes(self.peak)} (PyTensor's order "
-                 f"{exact_bytes(self.listed_peak)}){lag}"]
+                 f"{exact_bytes(self.listed_peak)})"]
         if self.listed_peak > 0:
             saved = self.listed_peak - self.peak
             lines.append(f"saves {human_bytes(saved)} = {exact_bytes(saved)} "
@@ -204,8 +191,7 @@ class Report(ReportText):
         proof = ("proven optimal" if self.optimal else
                  f"not proven optimal ({why}; at most "
                  f"{format_bytes(self.search_peak - self.lower_bound)} above the optimum)")
-        unlagged = "" if self.release_lag == 0 else " (model without the lag)"
-        lines.append(f"search{unlagged}: peak {format_bytes(self.search_peak)}, "
+        lines.append(f"search: peak {format_bytes(self.search_peak)}, "
                      f"PyTensor's order {format_bytes(self.toposort_peak)}, lower bound "
                      f"{format_bytes(self.lower_bound)}: {proof}")
         if self.order_run == "listed":
@@ -242,11 +228,10 @@ def report(f, plot=None, steps=DEFAULT_STEPS, compile_seconds=None):
     tr = plan.translation
     graph = tr.graph
     sched = plan.schedule
-    lag = int(plan.release_lag)
-    walked = plan_steps(tr, plan.order_ids, lag)
+    walked = plan_steps(tr, plan.order_ids)
     listed = list(range(graph.n_nodes))
     timelines = {"lowmem": walked.timeline,
-                 "PyTensor's order": model.memory_timeline(graph, listed, lag)}
+                 "PyTensor's order": model.memory_timeline(graph, listed)}
     linker = getattr(f.vm, "_linker", None)
     backend = BACKEND_NAMES.get(type(linker).__name__, type(linker).__name__)
     compile_ = pytensor_compile_seconds(f)
@@ -256,7 +241,7 @@ def report(f, plot=None, steps=DEFAULT_STEPS, compile_seconds=None):
     r = Report(
         name=(graph.name if graph.name != "pytensor-function"
               else getattr(f, "name", None) or graph.name),
-        backend=backend, n_nodes=graph.n_nodes, release_lag=lag,
+        backend=backend, n_nodes=graph.n_nodes,
         peak=int(plan.peak), listed_peak=int(plan.listed_peak),
         search_peak=int(sched.peak), toposort_peak=int(sched.default_peak),
         lower_bound=int(sched.lower_bound), optimal=bool(sched.optimal),
@@ -287,5 +272,4 @@ def write_plot(r, path):
               "PyTensor's order": dict(color="tab:gray", lw=1.2, ls="--")}
     labels = {"lowmem": f"lowmem order (peak {human_bytes(r.peak)})",
               "PyTensor's order": f"PyTensor's order (peak {human_bytes(r.listed_peak)})"}
-    return _write_plot(r, path, labels, styles,
-                       bound_label="lower bound, model without the lag")
+    return _write_plot(r, path, labels, styles)
